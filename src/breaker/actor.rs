@@ -1,0 +1,54 @@
+//! The breaker's actor half: the open -> half-open timer, the half-open time limit, the scan
+//! for calls hanging past `slow_call_duration`, and reconfiguration. A restarted actor
+//! re-arms all of these from the shared state in its first upkeep.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::RpcReplyPort;
+
+use super::config::BreakerConfig;
+use super::state::BreakerShared;
+use crate::error::ConfigError;
+use crate::supervisor::child::{ActorSlot, Primitive};
+use crate::telemetry::{metrics as m, Event, Kind};
+
+/// Messages particular to the breaker actor.
+#[derive(Debug)]
+pub(crate) enum BreakerCommand {
+    Reconfigure(BreakerConfig, RpcReplyPort<Result<(), ConfigError>>),
+}
+
+impl Primitive for BreakerShared {
+    type Command = BreakerCommand;
+    const KIND: Kind = Kind::Breaker;
+
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    fn slot(&self) -> &ActorSlot<BreakerCommand> {
+        &self.slot
+    }
+
+    fn upkeep(&self) -> Option<Duration> {
+        BreakerShared::upkeep(self)
+    }
+
+    async fn handle(&self, command: BreakerCommand) {
+        match command {
+            BreakerCommand::Reconfigure(config, reply) => {
+                let result = self.apply(config).map(|change| {
+                    metrics::counter!(m::RECONFIGURATIONS, "kind" => "breaker", "name" => self.name.to_string())
+                        .increment(1);
+                    self.telemetry.emit(Event::Reconfigured {
+                        name: Arc::clone(&self.name),
+                        kind: Kind::Breaker,
+                        change: change.into(),
+                    });
+                });
+                let _ = reply.send(result);
+            }
+        }
+    }
+}

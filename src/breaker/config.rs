@@ -1,0 +1,430 @@
+//! Circuit breaker configuration, with Resilience4j's set of settings and defaults.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// The window over which failure and slow-call rates are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlidingWindow {
+    /// The last `n` recorded calls.
+    Count(u32),
+    /// The calls recorded in the last `Duration`, in buckets of one second (or of the
+    /// configured `time_bucket`).
+    Time(Duration),
+}
+
+/// How a call's error counts in the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Counts as a failure (the default for every `Err`).
+    Failure,
+    /// Counts as a success (an expected error, such as "not found").
+    Success,
+    /// Not counted at all (it says nothing about the dependency's health).
+    Ignored,
+}
+
+/// Decides how an error counts. It receives the error as `&dyn Any`: downcast to the error
+/// types you know (`e.downcast_ref::<std::io::Error>()`), as with Resilience4j's
+/// record/ignore exception lists.
+pub type Classifier = Arc<dyn Fn(&dyn Any) -> ErrorClass + Send + Sync>;
+
+/// The open duration's growth on repeated trips without a successful close in between.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OpenBackoff {
+    /// Each consecutive trip multiplies the previous open duration by this (at least 1).
+    pub multiplier: f64,
+    /// The open duration never exceeds this.
+    pub max: Duration,
+}
+
+/// A circuit breaker's configuration.
+///
+/// # Defaults (as Resilience4j)
+/// - `sliding_window`: `Count(100)`; `time_bucket`: 1 s for `Time` windows
+/// - `minimum_calls`: 100 (capped at the size of a count window)
+/// - `failure_rate_threshold`: 50 %
+/// - `slow_call_rate_threshold`: 100 %
+/// - `slow_call_duration`: 60 s
+/// - `wait_in_open`: 60 s, no growth (`open_backoff` unset)
+/// - `half_open_permits`: 10
+/// - `max_wait_in_half_open`: zero (stay half-open until the probes decide)
+/// - `automatic_half_open`: on (the actor's timer moves open -> half-open without traffic)
+/// - classifier: every `Err` is a failure
+#[derive(Clone)]
+pub struct BreakerConfig {
+    pub(crate) sliding_window: SlidingWindow,
+    pub(crate) time_bucket: Duration,
+    pub(crate) minimum_calls: u32,
+    pub(crate) failure_rate_threshold: f64,
+    pub(crate) slow_call_rate_threshold: f64,
+    pub(crate) slow_call_duration: Duration,
+    pub(crate) wait_in_open: Duration,
+    pub(crate) open_backoff: Option<OpenBackoff>,
+    pub(crate) half_open_permits: u32,
+    pub(crate) max_wait_in_half_open: Duration,
+    pub(crate) automatic_half_open: bool,
+    pub(crate) classifier: Option<Classifier>,
+}
+
+impl fmt::Debug for BreakerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BreakerConfig")
+            .field("sliding_window", &self.sliding_window)
+            .field("time_bucket", &self.time_bucket)
+            .field("minimum_calls", &self.minimum_calls)
+            .field("failure_rate_threshold", &self.failure_rate_threshold)
+            .field("slow_call_rate_threshold", &self.slow_call_rate_threshold)
+            .field("slow_call_duration", &self.slow_call_duration)
+            .field("wait_in_open", &self.wait_in_open)
+            .field("open_backoff", &self.open_backoff)
+            .field("half_open_permits", &self.half_open_permits)
+            .field("max_wait_in_half_open", &self.max_wait_in_half_open)
+            .field("automatic_half_open", &self.automatic_half_open)
+            .field("classifier", &self.classifier.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            sliding_window: SlidingWindow::Count(100),
+            time_bucket: Duration::from_secs(1),
+            minimum_calls: 100,
+            failure_rate_threshold: 50.0,
+            slow_call_rate_threshold: 100.0,
+            slow_call_duration: Duration::from_secs(60),
+            wait_in_open: Duration::from_secs(60),
+            open_backoff: None,
+            half_open_permits: 10,
+            max_wait_in_half_open: Duration::ZERO,
+            automatic_half_open: true,
+            classifier: None,
+        }
+    }
+}
+
+impl BreakerConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> BreakerConfigBuilder {
+        BreakerConfigBuilder {
+            config: BreakerConfig::default(),
+        }
+    }
+
+    /// A builder starting from this configuration (to change a running breaker).
+    pub fn to_builder(&self) -> BreakerConfigBuilder {
+        BreakerConfigBuilder {
+            config: self.clone(),
+        }
+    }
+
+    /// The sliding window.
+    pub fn sliding_window(&self) -> SlidingWindow {
+        self.sliding_window
+    }
+
+    /// Calls needed in the window before rates are evaluated (capped by a count window).
+    pub fn minimum_calls(&self) -> u32 {
+        match self.sliding_window {
+            SlidingWindow::Count(n) => self.minimum_calls.min(n),
+            SlidingWindow::Time(_) => self.minimum_calls,
+        }
+    }
+
+    /// The open duration after `trips` consecutive trips (1 for the first).
+    pub(crate) fn open_duration(&self, trips: u32) -> Duration {
+        match self.open_backoff {
+            None => self.wait_in_open,
+            Some(OpenBackoff { multiplier, max }) => {
+                let exp = i32::try_from(trips.saturating_sub(1)).unwrap_or(i32::MAX);
+                let secs = self.wait_in_open.as_secs_f64() * multiplier.powi(exp);
+                if !secs.is_finite() || secs >= max.as_secs_f64() {
+                    max
+                } else {
+                    Duration::from_secs_f64(secs).min(max)
+                }
+            }
+        }
+    }
+
+    pub(crate) fn bucket_count(&self) -> u32 {
+        match self.sliding_window {
+            SlidingWindow::Count(n) => n,
+            SlidingWindow::Time(w) => {
+                let n = w.as_nanos().div_ceil(self.time_bucket.as_nanos().max(1));
+                u32::try_from(n).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self.sliding_window {
+            SlidingWindow::Count(0) => {
+                return Err(ConfigError::new(
+                    "sliding_window",
+                    "a count window needs at least 1 call",
+                ))
+            }
+            SlidingWindow::Count(n) if n > 1_000_000 => {
+                return Err(ConfigError::new(
+                    "sliding_window",
+                    "a count window holds at most 1,000,000 calls",
+                ))
+            }
+            SlidingWindow::Time(d) if d.is_zero() => {
+                return Err(ConfigError::new(
+                    "sliding_window",
+                    "a time window must be longer than zero",
+                ))
+            }
+            _ => {}
+        }
+        if self.time_bucket.is_zero() {
+            return Err(ConfigError::new("time_bucket", "must be longer than zero"));
+        }
+        if let SlidingWindow::Time(w) = self.sliding_window {
+            if self.time_bucket > w {
+                return Err(ConfigError::new(
+                    "time_bucket",
+                    "must not be longer than the time window",
+                ));
+            }
+            if self.bucket_count() > 100_000 {
+                return Err(ConfigError::new(
+                    "time_bucket",
+                    "the window would need more than 100,000 buckets; use longer buckets",
+                ));
+            }
+        }
+        if self.minimum_calls == 0 {
+            return Err(ConfigError::new("minimum_calls", "must be at least 1"));
+        }
+        if let SlidingWindow::Count(n) = self.sliding_window {
+            if self.minimum_calls > n
+                && self.minimum_calls != BreakerConfig::default().minimum_calls
+            {
+                return Err(ConfigError::new(
+                    "minimum_calls",
+                    format!("{} is larger than the count window of {n} calls, so the breaker could never trip", self.minimum_calls),
+                ));
+            }
+        }
+        for (field, v) in [
+            ("failure_rate_threshold", self.failure_rate_threshold),
+            ("slow_call_rate_threshold", self.slow_call_rate_threshold),
+        ] {
+            if !(v > 0.0 && v <= 100.0) {
+                return Err(ConfigError::new(
+                    field,
+                    format!("{v} is outside (0, 100] percent"),
+                ));
+            }
+        }
+        if self.slow_call_duration.is_zero() {
+            return Err(ConfigError::new(
+                "slow_call_duration",
+                "must be longer than zero",
+            ));
+        }
+        if self.wait_in_open.is_zero() {
+            return Err(ConfigError::new("wait_in_open", "must be longer than zero"));
+        }
+        if let Some(b) = self.open_backoff {
+            if !(b.multiplier >= 1.0 && b.multiplier.is_finite()) {
+                return Err(ConfigError::new(
+                    "open_backoff",
+                    "the multiplier must be a finite number of at least 1",
+                ));
+            }
+            if b.max < self.wait_in_open {
+                return Err(ConfigError::new(
+                    "open_backoff",
+                    "the maximum must not be shorter than wait_in_open",
+                ));
+            }
+        }
+        if self.half_open_permits == 0 {
+            return Err(ConfigError::new("half_open_permits", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`BreakerConfig`]; see its defaults.
+#[derive(Clone, Debug)]
+pub struct BreakerConfigBuilder {
+    config: BreakerConfig,
+}
+
+impl BreakerConfigBuilder {
+    /// The window over which rates are computed.
+    pub fn sliding_window(mut self, window: SlidingWindow) -> Self {
+        self.config.sliding_window = window;
+        self
+    }
+
+    /// The bucket length of a time window (default 1 s).
+    pub fn time_bucket(mut self, bucket: Duration) -> Self {
+        self.config.time_bucket = bucket;
+        self
+    }
+
+    /// Calls the window must hold before the breaker may trip.
+    pub fn minimum_calls(mut self, n: u32) -> Self {
+        self.config.minimum_calls = n;
+        self
+    }
+
+    /// Failure rate, in percent (0, 100], at or above which the breaker opens.
+    pub fn failure_rate_threshold(mut self, percent: f64) -> Self {
+        self.config.failure_rate_threshold = percent;
+        self
+    }
+
+    /// Slow-call rate, in percent (0, 100], at or above which the breaker opens.
+    pub fn slow_call_rate_threshold(mut self, percent: f64) -> Self {
+        self.config.slow_call_rate_threshold = percent;
+        self
+    }
+
+    /// A call running at least this long is slow (even while it still runs).
+    pub fn slow_call_duration(mut self, d: Duration) -> Self {
+        self.config.slow_call_duration = d;
+        self
+    }
+
+    /// How long the breaker stays open before it lets probes through.
+    pub fn wait_in_open(mut self, d: Duration) -> Self {
+        self.config.wait_in_open = d;
+        self
+    }
+
+    /// Grows the open duration on consecutive trips: `wait_in_open * multiplier^(trips-1)`,
+    /// capped at `max`. Reset when the breaker closes after successful probes.
+    pub fn open_backoff(mut self, multiplier: f64, max: Duration) -> Self {
+        self.config.open_backoff = Some(OpenBackoff { multiplier, max });
+        self
+    }
+
+    /// Probe calls let through in half-open; their outcome decides the next state.
+    pub fn half_open_permits(mut self, n: u32) -> Self {
+        self.config.half_open_permits = n;
+        self
+    }
+
+    /// Longest time in half-open before the breaker opens again; zero waits for the probes.
+    pub fn max_wait_in_half_open(mut self, d: Duration) -> Self {
+        self.config.max_wait_in_half_open = d;
+        self
+    }
+
+    /// Whether the actor's timer moves open -> half-open without traffic (default on).
+    /// Off, the first call after the open wait makes the move.
+    pub fn automatic_half_open(mut self, on: bool) -> Self {
+        self.config.automatic_half_open = on;
+        self
+    }
+
+    /// How errors count (default: every error is a failure). See [`Classifier`].
+    pub fn classifier<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&dyn Any) -> ErrorClass + Send + Sync + 'static,
+    {
+        self.config.classifier = Some(Arc::new(f));
+        self
+    }
+
+    /// Checks every value.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the field: thresholds outside (0, 100], a zero window, zero
+    /// permits, zero durations, `minimum_calls` larger than a count window, a bad open backoff.
+    pub fn build(self) -> Result<BreakerConfig, ConfigError> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(b: BreakerConfigBuilder) -> &'static str {
+        b.build().expect_err("must be refused").field
+    }
+
+    #[test]
+    fn refuses_each_bad_value_by_name() {
+        let b = BreakerConfig::builder;
+        assert_eq!(
+            field(b().failure_rate_threshold(0.0)),
+            "failure_rate_threshold"
+        );
+        assert_eq!(
+            field(b().failure_rate_threshold(100.1)),
+            "failure_rate_threshold"
+        );
+        assert_eq!(
+            field(b().failure_rate_threshold(f64::NAN)),
+            "failure_rate_threshold"
+        );
+        assert_eq!(
+            field(b().slow_call_rate_threshold(-1.0)),
+            "slow_call_rate_threshold"
+        );
+        assert_eq!(
+            field(b().sliding_window(SlidingWindow::Count(0))),
+            "sliding_window"
+        );
+        assert_eq!(
+            field(b().sliding_window(SlidingWindow::Time(Duration::ZERO))),
+            "sliding_window"
+        );
+        assert_eq!(field(b().half_open_permits(0)), "half_open_permits");
+        assert_eq!(field(b().wait_in_open(Duration::ZERO)), "wait_in_open");
+        assert_eq!(
+            field(b().slow_call_duration(Duration::ZERO)),
+            "slow_call_duration"
+        );
+        assert_eq!(field(b().minimum_calls(0)), "minimum_calls");
+        assert_eq!(
+            field(
+                b().sliding_window(SlidingWindow::Count(10))
+                    .minimum_calls(11)
+            ),
+            "minimum_calls"
+        );
+        assert_eq!(
+            field(b().open_backoff(0.5, Duration::from_secs(600))),
+            "open_backoff"
+        );
+        assert_eq!(
+            field(b().open_backoff(2.0, Duration::from_secs(1))),
+            "open_backoff"
+        );
+        // the default minimum_calls (100) is capped, not refused, by a small count window
+        let c = b()
+            .sliding_window(SlidingWindow::Count(10))
+            .build()
+            .expect("valid");
+        assert_eq!(c.minimum_calls(), 10);
+    }
+
+    #[test]
+    fn open_duration_grows_and_caps() {
+        let c = BreakerConfig::builder()
+            .wait_in_open(Duration::from_secs(10))
+            .open_backoff(2.0, Duration::from_secs(35))
+            .build()
+            .expect("valid");
+        let d: Vec<u64> = (1..=4).map(|t| c.open_duration(t).as_secs()).collect();
+        assert_eq!(d, [10, 20, 35, 35]);
+        assert_eq!(c.open_duration(u32::MAX), Duration::from_secs(35));
+    }
+}

@@ -1,0 +1,150 @@
+//! Slow calls detected while they run.
+//!
+//! Calls are counted by start time in a ring of epochs of `slow_call_duration / 8` each.
+//! Once an epoch is old enough that every call started in it has run `slow_call_duration`,
+//! the actor flags it: the calls still running there are counted slow at that moment, so a
+//! dependency that hangs trips the breaker without waiting for callers' timeouts. A call
+//! that finishes after its epoch was flagged is not counted a second time.
+//!
+//! The hot path pays one load and one `fetch_add` at start and at finish; the actor is
+//! nudged once per epoch that sees traffic.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::Mutex;
+
+/// Epochs per `slow_call_duration`: detection lags by at most 1/8 of it.
+const SPLIT: u64 = 8;
+/// Slots in the ring: an epoch's slot is reused only after it has been flagged.
+const SLOTS: u64 = SPLIT + 4;
+const FLAG: u64 = 1 << 63;
+
+#[derive(Debug, Default)]
+struct Slot {
+    /// `epoch + 1` of the calls counted here (0: never used), with [`FLAG`] once flagged.
+    tag: AtomicU64,
+    started: AtomicU32,
+    finished: AtomicU32,
+}
+
+/// Where a call was counted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ticket(u64);
+
+/// The ring of in-flight calls by start epoch.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    slots: Box<[Slot]>,
+    reset: Mutex<()>,
+}
+
+impl InFlight {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: (0..SLOTS).map(|_| Slot::default()).collect(),
+            reset: Mutex::new(()),
+        }
+    }
+
+    fn slot(&self, epoch: u64) -> &Slot {
+        // usize fits: the index is below SLOTS.
+        &self.slots[(epoch % SLOTS) as usize]
+    }
+
+    /// Counts a call starting at `now`. The flag says the epoch is new, so the actor should
+    /// be nudged to schedule its scan.
+    #[inline]
+    pub(crate) fn start(&self, now: u64, slow_nanos: u64) -> (Ticket, bool) {
+        let epoch = now / epoch_len(slow_nanos);
+        let slot = self.slot(epoch);
+        let tag = epoch + 1;
+        let mut fresh = false;
+        if slot.tag.load(SeqCst) & !FLAG != tag {
+            let _g = self.reset.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.tag.load(SeqCst) & !FLAG < tag {
+                slot.started.store(0, SeqCst);
+                slot.finished.store(0, SeqCst);
+                slot.tag.store(tag, SeqCst);
+                fresh = true;
+            }
+        }
+        slot.started.fetch_add(1, SeqCst);
+        (Ticket(epoch), fresh)
+    }
+
+    /// Counts a call finishing. Returns `true` when it was already counted slow while running.
+    #[inline]
+    pub(crate) fn finish(&self, ticket: Ticket) -> bool {
+        let slot = self.slot(ticket.0);
+        slot.finished.fetch_add(1, SeqCst);
+        let tag = slot.tag.load(SeqCst);
+        // Flagged (counted by the actor), or the slot moved on to a newer epoch (the call
+        // outlived the ring, so it was flagged before the slot was reused).
+        tag & FLAG != 0 || tag & !FLAG != ticket.0 + 1
+    }
+
+    /// Flags every epoch whose calls have all run `slow_nanos` by `now`, returning how many
+    /// calls were still running in them, and when to scan next (if calls are in flight).
+    pub(crate) fn scan(&self, now: u64, slow_nanos: u64) -> (u32, Option<u64>) {
+        let len = epoch_len(slow_nanos);
+        let mut hung = 0u32;
+        let mut next: Option<u64> = None;
+        for slot in self.slots.iter() {
+            let tag = slot.tag.load(SeqCst);
+            if tag == 0 || tag & FLAG != 0 {
+                continue;
+            }
+            let epoch = tag - 1;
+            let due = (epoch + 1).saturating_mul(len).saturating_add(slow_nanos);
+            if due <= now {
+                slot.tag.fetch_or(FLAG, SeqCst);
+                let running = slot
+                    .started
+                    .load(SeqCst)
+                    .saturating_sub(slot.finished.load(SeqCst));
+                hung = hung.saturating_add(running);
+            } else if slot.started.load(SeqCst) > slot.finished.load(SeqCst) {
+                next = Some(next.map_or(due, |n: u64| n.min(due)));
+            }
+        }
+        (hung, next)
+    }
+}
+
+fn epoch_len(slow_nanos: u64) -> u64 {
+    (slow_nanos / SPLIT).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hanging_calls_are_counted_once_when_due() {
+        let f = InFlight::new();
+        let slow = 800;
+        let (a, fresh) = f.start(0, slow);
+        assert!(fresh);
+        let (b, fresh) = f.start(50, slow);
+        assert!(!fresh);
+        let (c, _) = f.start(99, slow);
+        assert!(!f.finish(c), "finished before the scan: counted normally");
+        // epoch 0 is [0, 100): due at 100 + 800
+        assert_eq!(f.scan(899, slow), (0, Some(900)));
+        assert_eq!(f.scan(900, slow), (2, None));
+        assert_eq!(f.scan(5_000, slow), (0, None), "never counted twice");
+        assert!(f.finish(a), "already counted slow");
+        assert!(f.finish(b));
+    }
+
+    #[test]
+    fn a_call_outliving_the_ring_is_treated_as_counted() {
+        let f = InFlight::new();
+        let slow = 800;
+        let (a, _) = f.start(0, slow);
+        f.scan(900, slow);
+        // epoch 12 reuses slot 0
+        let (_, fresh) = f.start(12 * 100, slow);
+        assert!(fresh);
+        assert!(f.finish(a));
+    }
+}

@@ -1,0 +1,554 @@
+//! The breaker's shared state: the state word, half-open probe slots, the outcome window
+//! and cached metric handles. `execute` reads and writes only this; transitions take a small
+//! lock that the hot path never touches.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crossbeam::utils::CachePadded;
+use metrics::{Counter, Gauge, Histogram};
+
+use super::config::{BreakerConfig, ErrorClass, SlidingWindow};
+use super::inflight::{InFlight, Ticket};
+use super::window::{CountWindow, Outcome, TimeWindow, Totals, Window};
+use super::{BreakerCommand, BreakerState};
+use crate::clock::{duration_nanos, Clock};
+use crate::error::CallError;
+use crate::supervisor::child::ActorSlot;
+use crate::telemetry::{metrics as m, Event, Kind, RejectReason, Telemetry, TransitionReason};
+
+/// Outcome labels of `palisade_calls_total`, in the order of `BreakerShared::calls`.
+const OUTCOMES: [&str; 7] = [
+    "success",
+    "failure",
+    "slow_success",
+    "slow_failure",
+    "ignored",
+    "cancelled",
+    "rejected",
+];
+const REJECTED: usize = 6;
+const CANCELLED: usize = 5;
+const IGNORED: usize = 4;
+
+/// The state word: the state in the low 8 bits, a generation above. Outcomes of calls
+/// admitted under an older generation are not recorded.
+fn pack(state: BreakerState, generation: u64) -> u64 {
+    (generation << 8) | state as u64
+}
+
+fn unpack(word: u64) -> (BreakerState, u64) {
+    (BreakerState::from_u8((word & 0xff) as u8), word >> 8)
+}
+
+/// The hot numbers of the config, as atomics (the full config sits behind a lock).
+#[derive(Debug)]
+struct Hot {
+    slow_nanos: AtomicU64,
+    failure_threshold: AtomicU64,
+    slow_threshold: AtomicU64,
+    minimum_calls: AtomicU32,
+}
+
+impl Hot {
+    fn store(&self, c: &BreakerConfig) {
+        self.slow_nanos
+            .store(duration_nanos(c.slow_call_duration), Ordering::Release);
+        self.failure_threshold
+            .store(c.failure_rate_threshold.to_bits(), Ordering::Release);
+        self.slow_threshold
+            .store(c.slow_call_rate_threshold.to_bits(), Ordering::Release);
+        self.minimum_calls
+            .store(c.minimum_calls(), Ordering::Release);
+    }
+}
+
+/// Everything `execute` reads and writes.
+#[derive(Debug)]
+pub(crate) struct BreakerShared {
+    pub(crate) name: Arc<str>,
+    word: CachePadded<AtomicU64>,
+    open_until: AtomicU64,
+    since: AtomicU64,
+    trips: AtomicU32,
+    probes_left: AtomicU32,
+    probes_done: AtomicU32,
+    probes_failed: AtomicU32,
+    probes_slow: AtomicU32,
+    probe_permits: AtomicU32,
+    not_permitted: AtomicU64,
+    hot: Hot,
+    window: Window,
+    inflight: InFlight,
+    config: RwLock<BreakerConfig>,
+    transition_lock: Mutex<()>,
+    pub(crate) clock: Clock,
+    pub(crate) telemetry: Telemetry,
+    pub(crate) slot: ActorSlot<BreakerCommand>,
+    calls: [Counter; 7],
+    duration: Histogram,
+    state_gauge: Gauge,
+    /// Set by the hot path when the actor must look again (new in-flight epoch, transition).
+    pub(crate) dirty: AtomicBool,
+}
+
+/// What `admit` hands a call: where to record its outcome.
+#[derive(Debug)]
+pub(crate) struct Admission<'a> {
+    shared: &'a BreakerShared,
+    generation: u64,
+    probe: bool,
+    /// `None` when the breaker is disabled: nothing is recorded.
+    ticket: Option<Ticket>,
+    start: u64,
+    done: bool,
+}
+
+impl BreakerShared {
+    pub(crate) fn new(name: Arc<str>, config: BreakerConfig, telemetry: Telemetry) -> Self {
+        let window = match config.sliding_window {
+            SlidingWindow::Count(n) => Window::Count(CountWindow::new(n)),
+            SlidingWindow::Time(_) => Window::Time(Mutex::new(TimeWindow::new(
+                config.bucket_count(),
+                duration_nanos(config.time_bucket),
+            ))),
+        };
+        let hot = Hot {
+            slow_nanos: AtomicU64::new(0),
+            failure_threshold: AtomicU64::new(0),
+            slow_threshold: AtomicU64::new(0),
+            minimum_calls: AtomicU32::new(0),
+        };
+        hot.store(&config);
+        let calls = OUTCOMES
+            .map(|o| metrics::counter!(m::CALLS, "name" => name.to_string(), "outcome" => o));
+        let label = [("name", name.to_string())];
+        let shared = Self {
+            word: CachePadded::new(AtomicU64::new(pack(BreakerState::Closed, 0))),
+            open_until: AtomicU64::new(0),
+            since: AtomicU64::new(0),
+            trips: AtomicU32::new(0),
+            probes_left: AtomicU32::new(0),
+            probes_done: AtomicU32::new(0),
+            probes_failed: AtomicU32::new(0),
+            probes_slow: AtomicU32::new(0),
+            probe_permits: AtomicU32::new(config.half_open_permits),
+            not_permitted: AtomicU64::new(0),
+            hot,
+            window,
+            inflight: InFlight::new(),
+            config: RwLock::new(config),
+            transition_lock: Mutex::new(()),
+            clock: Clock::new(),
+            telemetry,
+            slot: ActorSlot::default(),
+            calls,
+            duration: metrics::histogram!(m::CALL_DURATION, &label),
+            state_gauge: metrics::gauge!(m::BREAKER_STATE, &label),
+            dirty: AtomicBool::new(false),
+            name,
+        };
+        shared.state_gauge.set(0.0);
+        shared
+    }
+
+    #[inline]
+    pub(crate) fn state(&self) -> BreakerState {
+        unpack(self.word.load(Ordering::Acquire)).0
+    }
+
+    pub(crate) fn config(&self) -> BreakerConfig {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Decides whether a call may run. Never waits.
+    #[inline]
+    pub(crate) fn admit<E>(&self) -> Result<Admission<'_>, CallError<E>> {
+        loop {
+            let word = self.word.load(Ordering::Acquire);
+            let (state, generation) = unpack(word);
+            let probe = match state {
+                BreakerState::Closed | BreakerState::MetricsOnly => false,
+                BreakerState::Disabled => {
+                    return Ok(Admission {
+                        shared: self,
+                        generation,
+                        probe: false,
+                        ticket: None,
+                        start: 0,
+                        done: false,
+                    })
+                }
+                BreakerState::ForcedOpen => return Err(self.reject(None)),
+                BreakerState::Open => {
+                    let now = self.clock.nanos();
+                    let until = self.open_until.load(Ordering::Acquire);
+                    if now < until {
+                        return Err(self.reject(Some(Duration::from_nanos(until - now))));
+                    }
+                    // The open wait is over and the actor has not moved yet (it may be
+                    // down, or automatic half-open is off): move now.
+                    self.transition(word, BreakerState::HalfOpen, TransitionReason::Timer);
+                    continue;
+                }
+                BreakerState::HalfOpen => {
+                    let took = self
+                        .probes_left
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                        .is_ok();
+                    if !took {
+                        return Err(self.reject(None));
+                    }
+                    true
+                }
+            };
+            let now = self.clock.nanos();
+            let (ticket, fresh) = self
+                .inflight
+                .start(now, self.hot.slow_nanos.load(Ordering::Relaxed));
+            if fresh {
+                self.slot.nudge();
+            }
+            return Ok(Admission {
+                shared: self,
+                generation,
+                probe,
+                ticket: Some(ticket),
+                start: now,
+                done: false,
+            });
+        }
+    }
+
+    fn reject<E>(&self, retry_after: Option<Duration>) -> CallError<E> {
+        self.not_permitted.fetch_add(1, Ordering::Relaxed);
+        self.calls[REJECTED].increment(1);
+        if self.telemetry.has_subscribers() {
+            self.telemetry.emit(Event::CallRejected {
+                name: Arc::clone(&self.name),
+                kind: Kind::Breaker,
+                reason: RejectReason::CircuitOpen,
+                retry_after,
+                shadow: false,
+            });
+        }
+        CallError::CircuitOpen {
+            name: Arc::clone(&self.name),
+            retry_after,
+        }
+    }
+
+    /// How the config's classifier counts an error (every error is a failure without one).
+    pub(crate) fn classify(&self, error: &dyn std::any::Any) -> ErrorClass {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        config
+            .classifier
+            .as_ref()
+            .map_or(ErrorClass::Failure, |c| c(error))
+    }
+
+    /// Records the outcome of an admitted call. `class` is `None` for `Ok`.
+    fn complete(&self, a: &Admission<'_>, class: Option<ErrorClass>) {
+        let Some(ticket) = a.ticket else {
+            return; // disabled: record nothing
+        };
+        let now = self.clock.nanos();
+        let elapsed = now.saturating_sub(a.start);
+        let counted_while_running = self.inflight.finish(ticket);
+        self.duration.record(elapsed as f64 / 1e9);
+        let slow = elapsed >= self.hot.slow_nanos.load(Ordering::Relaxed);
+        let failed = match class {
+            None | Some(ErrorClass::Success) => false,
+            Some(ErrorClass::Failure) => true,
+            Some(ErrorClass::Ignored) => {
+                self.calls[IGNORED].increment(1);
+                if a.probe {
+                    self.give_probe_back(a.generation);
+                }
+                return;
+            }
+        };
+        self.calls[usize::from(failed) + 2 * usize::from(slow)].increment(1);
+        let word = self.word.load(Ordering::Acquire);
+        let (state, generation) = unpack(word);
+        if generation != a.generation {
+            return; // admitted under an earlier state: says nothing about this one
+        }
+        let outcome = Outcome { failed, slow };
+        if a.probe {
+            self.record_probe(word, outcome);
+        } else if !counted_while_running
+            && matches!(state, BreakerState::Closed | BreakerState::MetricsOnly)
+        {
+            let totals = self.window.record(now, outcome);
+            if state == BreakerState::Closed {
+                self.maybe_trip(word, totals);
+            }
+        }
+    }
+
+    /// A call admitted but never completed: cancelled (future dropped) or panicked.
+    fn abandon(&self, a: &Admission<'_>) {
+        let Some(ticket) = a.ticket else { return };
+        self.inflight.finish(ticket);
+        self.calls[CANCELLED].increment(1);
+        if a.probe {
+            self.give_probe_back(a.generation);
+        }
+    }
+
+    fn give_probe_back(&self, generation: u64) {
+        if unpack(self.word.load(Ordering::Acquire)).1 == generation {
+            self.probes_left.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn record_probe(&self, word: u64, o: Outcome) {
+        let failed = self
+            .probes_failed
+            .fetch_add(u32::from(o.failed), Ordering::AcqRel)
+            + u32::from(o.failed);
+        let slow = self
+            .probes_slow
+            .fetch_add(u32::from(o.slow), Ordering::AcqRel)
+            + u32::from(o.slow);
+        let done = self.probes_done.fetch_add(1, Ordering::AcqRel) + 1;
+        if done < self.probe_permits.load(Ordering::Acquire) {
+            return;
+        }
+        let totals = Totals {
+            calls: done,
+            failed,
+            slow,
+        };
+        if totals.failure_rate() >= self.failure_threshold()
+            || totals.slow_call_rate() >= self.slow_threshold()
+        {
+            self.transition(word, BreakerState::Open, TransitionReason::ProbeFailed);
+        } else {
+            self.transition(
+                word,
+                BreakerState::Closed,
+                TransitionReason::ProbesSucceeded,
+            );
+        }
+    }
+
+    fn failure_threshold(&self) -> f64 {
+        f64::from_bits(self.hot.failure_threshold.load(Ordering::Relaxed))
+    }
+
+    fn slow_threshold(&self) -> f64 {
+        f64::from_bits(self.hot.slow_threshold.load(Ordering::Relaxed))
+    }
+
+    fn maybe_trip(&self, word: u64, totals: Totals) {
+        if totals.calls < self.hot.minimum_calls.load(Ordering::Relaxed) {
+            return;
+        }
+        if totals.failure_rate() >= self.failure_threshold() {
+            self.transition(word, BreakerState::Open, TransitionReason::FailureRate);
+        } else if totals.slow_call_rate() >= self.slow_threshold() {
+            self.transition(word, BreakerState::Open, TransitionReason::SlowCallRate);
+        }
+    }
+
+    /// Moves from the state in `from` (state and generation) to `to`. Returns `false` when
+    /// the word changed meanwhile (someone else moved first).
+    pub(crate) fn transition(&self, from: u64, to: BreakerState, reason: TransitionReason) -> bool {
+        let (from_state, generation) = unpack(from);
+        {
+            let _g = self
+                .transition_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if self.word.load(Ordering::Acquire) != from {
+                return false;
+            }
+            let now = self.clock.nanos();
+            // Everything a reader of the new state needs is written before the word.
+            match to {
+                BreakerState::Open => {
+                    let trips = self.trips.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+                    let wait = self.config().open_duration(trips);
+                    self.open_until
+                        .store(now.saturating_add(duration_nanos(wait)), Ordering::Release);
+                }
+                BreakerState::HalfOpen => {
+                    let permits = self.config().half_open_permits;
+                    self.probe_permits.store(permits, Ordering::Release);
+                    self.probes_done.store(0, Ordering::Release);
+                    self.probes_failed.store(0, Ordering::Release);
+                    self.probes_slow.store(0, Ordering::Release);
+                    self.probes_left.store(permits, Ordering::Release);
+                }
+                BreakerState::Closed => {
+                    self.window.reset();
+                    if matches!(
+                        reason,
+                        TransitionReason::ProbesSucceeded | TransitionReason::Manual
+                    ) {
+                        self.trips.store(0, Ordering::Release);
+                    }
+                }
+                BreakerState::MetricsOnly | BreakerState::Disabled | BreakerState::ForcedOpen => {
+                    if to != BreakerState::ForcedOpen {
+                        self.window.reset();
+                    }
+                }
+            }
+            self.since.store(now, Ordering::Release);
+            self.word
+                .store(pack(to, generation.wrapping_add(1)), Ordering::Release);
+        }
+        self.state_gauge.set(f64::from(to as u8));
+        metrics::counter!(
+            m::BREAKER_TRANSITIONS,
+            "name" => self.name.to_string(), "from" => from_state.as_str(), "to" => to.as_str()
+        )
+        .increment(1);
+        self.telemetry.emit(Event::BreakerTransition {
+            name: Arc::clone(&self.name),
+            from: from_state,
+            to,
+            reason,
+        });
+        self.dirty.store(true, Ordering::Release);
+        self.slot.nudge();
+        true
+    }
+
+    /// Moves to `to` whatever the current state (manual control). No event when already there.
+    pub(crate) fn force(&self, to: BreakerState) {
+        loop {
+            let word = self.word.load(Ordering::Acquire);
+            if unpack(word).0 == to && to != BreakerState::Closed {
+                return;
+            }
+            if self.transition(word, to, TransitionReason::Manual) {
+                return;
+            }
+        }
+    }
+
+    /// The actor's periodic work: timers and slow in-flight calls. Returns when to run again.
+    pub(crate) fn upkeep(&self) -> Option<Duration> {
+        self.dirty.store(false, Ordering::Release);
+        loop {
+            let word = self.word.load(Ordering::Acquire);
+            let (state, _) = unpack(word);
+            let now = self.clock.nanos();
+            let config = self.config();
+            match state {
+                BreakerState::Open if config.automatic_half_open => {
+                    let until = self.open_until.load(Ordering::Acquire);
+                    if now < until {
+                        return Some(Duration::from_nanos(until - now));
+                    }
+                    self.transition(word, BreakerState::HalfOpen, TransitionReason::Timer);
+                }
+                BreakerState::HalfOpen if !config.max_wait_in_half_open.is_zero() => {
+                    let end = self
+                        .since
+                        .load(Ordering::Acquire)
+                        .saturating_add(duration_nanos(config.max_wait_in_half_open));
+                    if now < end {
+                        return Some(Duration::from_nanos(end - now));
+                    }
+                    self.transition(word, BreakerState::Open, TransitionReason::HalfOpenTimeout);
+                }
+                BreakerState::Closed | BreakerState::MetricsOnly => {
+                    let slow = self.hot.slow_nanos.load(Ordering::Relaxed);
+                    let (hung, next) = self.inflight.scan(now, slow);
+                    let mut totals = None;
+                    for _ in 0..hung {
+                        self.calls[2].increment(1);
+                        totals = Some(self.window.record(
+                            now,
+                            Outcome {
+                                failed: false,
+                                slow: true,
+                            },
+                        ));
+                    }
+                    if let (Some(t), BreakerState::Closed) = (totals, state) {
+                        self.maybe_trip(word, t);
+                        if self.word.load(Ordering::Acquire) != word {
+                            continue;
+                        }
+                    }
+                    return next.map(|n| Duration::from_nanos(n.saturating_sub(now)));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Applies a new configuration, keeping the recorded window.
+    pub(crate) fn apply(&self, new: BreakerConfig) -> Result<String, crate::ConfigError> {
+        let mut current = self.config.write().unwrap_or_else(|p| p.into_inner());
+        if new.sliding_window != current.sliding_window || new.time_bucket != current.time_bucket {
+            return Err(crate::ConfigError::new(
+                "sliding_window",
+                "the window's shape cannot change on a running breaker (its recorded outcomes would be lost); spawn a new breaker",
+            ));
+        }
+        let change = format!(
+            "failure_rate_threshold {}, slow_call_rate_threshold {}, slow_call_duration {:?}, wait_in_open {:?}, minimum_calls {}, half_open_permits {}",
+            new.failure_rate_threshold,
+            new.slow_call_rate_threshold,
+            new.slow_call_duration,
+            new.wait_in_open,
+            new.minimum_calls(),
+            new.half_open_permits
+        );
+        self.hot.store(&new);
+        *current = new;
+        Ok(change)
+    }
+
+    pub(crate) fn snapshot(&self) -> super::BreakerMetrics {
+        let now = self.clock.nanos();
+        let totals = self.window.totals(now);
+        let state = self.state();
+        super::BreakerMetrics {
+            state,
+            failure_rate: totals.failure_rate(),
+            slow_call_rate: totals.slow_call_rate(),
+            calls: totals.calls,
+            failed: totals.failed,
+            slow: totals.slow,
+            not_permitted: self.not_permitted.load(Ordering::Relaxed),
+            time_in_state: Duration::from_nanos(
+                now.saturating_sub(self.since.load(Ordering::Acquire)),
+            ),
+            half_open_probes_left: if state == BreakerState::HalfOpen {
+                self.probes_left.load(Ordering::Acquire)
+            } else {
+                0
+            },
+            consecutive_trips: self.trips.load(Ordering::Acquire),
+        }
+    }
+}
+
+impl Admission<'_> {
+    /// Records how the call ended. `class` is `None` for `Ok`.
+    #[inline]
+    pub(crate) fn complete(mut self, class: Option<ErrorClass>) {
+        self.done = true;
+        self.shared.complete(&self, class);
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.abandon(self);
+        }
+    }
+}

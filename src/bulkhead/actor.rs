@@ -1,0 +1,51 @@
+//! The bulkhead's actor half: applies resizes one at a time and reports them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::RpcReplyPort;
+
+use super::config::BulkheadConfig;
+use super::state::BulkheadShared;
+use crate::error::ConfigError;
+use crate::supervisor::child::{ActorSlot, Primitive};
+use crate::telemetry::{metrics as m, Event, Kind};
+
+/// Messages particular to the bulkhead actor.
+#[derive(Debug)]
+pub(crate) enum BulkheadCommand {
+    Reconfigure(BulkheadConfig, RpcReplyPort<Result<(), ConfigError>>),
+}
+
+impl Primitive for BulkheadShared {
+    type Command = BulkheadCommand;
+    const KIND: Kind = Kind::Bulkhead;
+
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    fn slot(&self) -> &ActorSlot<BulkheadCommand> {
+        &self.slot
+    }
+
+    fn upkeep(&self) -> Option<Duration> {
+        None
+    }
+
+    async fn handle(&self, command: BulkheadCommand) {
+        match command {
+            BulkheadCommand::Reconfigure(config, reply) => {
+                let change = self.apply(&config);
+                metrics::counter!(m::RECONFIGURATIONS, "kind" => "bulkhead", "name" => self.name.to_string())
+                    .increment(1);
+                self.telemetry.emit(Event::Reconfigured {
+                    name: Arc::clone(&self.name),
+                    kind: Kind::Bulkhead,
+                    change: change.into(),
+                });
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+}

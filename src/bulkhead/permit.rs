@@ -1,0 +1,31 @@
+//! The RAII permit: taking and giving back a bulkhead slot.
+
+use std::sync::atomic::Ordering;
+
+use super::state::BulkheadShared;
+
+/// A bulkhead permit. The slot is given back when the permit is dropped: when the call
+/// completes, fails, panics (drop runs while unwinding) or its future is dropped (timeout,
+/// a lost `select!`, task abort).
+#[derive(Debug)]
+#[must_use = "the permit is released as soon as it is dropped"]
+pub struct BulkheadPermit<'a> {
+    shared: &'a BulkheadShared,
+}
+
+impl<'a> BulkheadPermit<'a> {
+    /// Wraps a permit already taken from the semaphore (and forgotten there).
+    pub(super) fn new(shared: &'a BulkheadShared) -> Self {
+        let now = shared.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        shared.in_flight_gauge.set(f64::from(now));
+        Self { shared }
+    }
+}
+
+impl Drop for BulkheadPermit<'_> {
+    fn drop(&mut self) {
+        let now = self.shared.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
+        self.shared.in_flight_gauge.set(f64::from(now));
+        self.shared.give_back_one();
+    }
+}

@@ -1,0 +1,241 @@
+//! Error types: what a wrapped call returns, what a bad config says, why a spawn failed.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::telemetry::Kind;
+
+/// Why a call made through a palisade primitive or [`Policy`](crate::Policy) did not return
+/// the inner call's value.
+///
+/// Every rejection carries what the caller can act on: the primitive's name and, where one
+/// exists, how long to wait before trying again.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CallError<E> {
+    /// The call ran and returned this error.
+    Inner(E),
+    /// The circuit breaker did not permit the call.
+    CircuitOpen {
+        /// The breaker's name.
+        name: Arc<str>,
+        /// Time left until the breaker lets probes through; `None` when it was forced open.
+        retry_after: Option<Duration>,
+    },
+    /// The rate limiter denied the call.
+    RateLimited {
+        /// The limiter's name.
+        name: Arc<str>,
+        /// The earliest time from now at which the same request could be admitted.
+        retry_after: Duration,
+    },
+    /// The bulkhead had no free permit within its wait time (or its queue was full).
+    BulkheadFull {
+        /// The bulkhead's name.
+        name: Arc<str>,
+        /// Its concurrency limit when the call was rejected.
+        max_concurrent: u32,
+        /// How long the call waited for a permit before it was rejected.
+        waited: Duration,
+    },
+    /// One attempt ran longer than its timeout and was dropped.
+    Timeout {
+        /// The per-attempt timeout that ran out.
+        after: Duration,
+    },
+    /// The task's deadline ran out (see [`deadline`](crate::deadline)).
+    DeadlineExceeded {
+        /// The budget of the scope whose deadline ran out.
+        budget: Duration,
+    },
+}
+
+impl<E> CallError<E> {
+    /// The inner error, if the call itself failed.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            CallError::Inner(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// `true` when the call was rejected or cut short by palisade rather than failing itself.
+    pub fn is_rejection(&self) -> bool {
+        !matches!(self, CallError::Inner(_))
+    }
+
+    /// The wait the rejecting primitive suggests before the next attempt, if it gave one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CallError::CircuitOpen { retry_after, .. } => *retry_after,
+            CallError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// Maps the inner error, keeping every rejection as it is.
+    pub fn map_inner<F, E2>(self, f: F) -> CallError<E2>
+    where
+        F: FnOnce(E) -> E2,
+    {
+        match self {
+            CallError::Inner(e) => CallError::Inner(f(e)),
+            CallError::CircuitOpen { name, retry_after } => {
+                CallError::CircuitOpen { name, retry_after }
+            }
+            CallError::RateLimited { name, retry_after } => {
+                CallError::RateLimited { name, retry_after }
+            }
+            CallError::BulkheadFull {
+                name,
+                max_concurrent,
+                waited,
+            } => CallError::BulkheadFull {
+                name,
+                max_concurrent,
+                waited,
+            },
+            CallError::Timeout { after } => CallError::Timeout { after },
+            CallError::DeadlineExceeded { budget } => CallError::DeadlineExceeded { budget },
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Inner(e) => write!(f, "call failed: {e}"),
+            CallError::CircuitOpen {
+                name,
+                retry_after: Some(d),
+            } => write!(f, "circuit breaker `{name}` is open; retry after {d:?}"),
+            CallError::CircuitOpen { name, .. } => {
+                write!(f, "circuit breaker `{name}` is forced open")
+            }
+            CallError::RateLimited { name, retry_after } => {
+                write!(
+                    f,
+                    "rate limiter `{name}` denied the call; retry after {retry_after:?}"
+                )
+            }
+            CallError::BulkheadFull {
+                name,
+                max_concurrent,
+                waited,
+            } => write!(
+                f,
+                "bulkhead `{name}` is full ({max_concurrent} in flight) after waiting {waited:?}"
+            ),
+            CallError::Timeout { after } => write!(f, "call timed out after {after:?}"),
+            CallError::DeadlineExceeded { budget } => {
+                write!(f, "deadline exceeded (budget {budget:?})")
+            }
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CallError::Inner(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A configuration value broke a rule. Names the field and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid `{field}`: {problem}")]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// The configuration field at fault, as the builder spells it.
+    pub field: &'static str,
+    /// The rule it broke.
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            field,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Why the runtime could not spawn a primitive.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The name was empty.
+    #[error("a {kind} name must not be empty")]
+    EmptyName {
+        /// What was being spawned.
+        kind: Kind,
+    },
+    /// The name holds characters a registry name or a metric label should not.
+    #[error("invalid {kind} name `{name}`: {problem}")]
+    InvalidName {
+        /// What was being spawned.
+        kind: Kind,
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A primitive of that kind already runs under that name (in this process: ractor's
+    /// registry is process-wide).
+    #[error("a {kind} named `{name}` is already running")]
+    NameTaken {
+        /// What was being spawned.
+        kind: Kind,
+        /// The name as given.
+        name: String,
+    },
+    /// The runtime was shut down.
+    #[error("the runtime is shut down")]
+    ShutDown,
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// ractor could not start the actor.
+    #[error("the {kind} actor `{name}` failed to start: {reason}")]
+    Actor {
+        /// What was being spawned.
+        kind: Kind,
+        /// The name as given.
+        name: String,
+        /// ractor's reason.
+        reason: String,
+    },
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A runtime setting was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The root supervisor actor could not start.
+    #[error("the root supervisor failed to start: {0}")]
+    Supervisor(String),
+}
+
+/// Why a control request (reconfigure, resize, manual state) to a running primitive failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// The primitive's actor is not running: restarting, degraded, or the runtime is shut down.
+    #[error("the {kind} `{name}` has no running actor (restarting, degraded or shut down)")]
+    Unavailable {
+        /// The primitive's kind.
+        kind: Kind,
+        /// The primitive's name.
+        name: Arc<str>,
+    },
+    /// The new configuration was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}

@@ -1,0 +1,78 @@
+//! # palisade
+//!
+//! An actor-based resilience runtime for async Rust: named circuit breakers, rate limiters
+//! and bulkheads, each a supervised [ractor] actor over lock-free shared state, plus
+//! deadlines that propagate, and telemetry (typed events, `tracing`, `metrics`, Prometheus).
+//!
+//! One rule shapes everything: **actors own the lifecycle, atomics own the hot path**.
+//! `execute` never sends a message and waits for a reply; it works on shared atomics and
+//! nudges the primitive's actor with a rare, deduplicated `cast`. The actor owns timers,
+//! reconfiguration and telemetry fan-out, and the runtime's supervisor restarts it over the
+//! same shared state if it dies. See docs/ARCHITECTURE.md.
+//!
+//! ```
+//! use std::time::Duration;
+//! use palisade::{BreakerConfig, BulkheadConfig, CallError, Runtime, SlidingWindow};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let rt = Runtime::start().await?;
+//! let db = rt.breaker("crate-doc-db", BreakerConfig::builder()
+//!     .sliding_window(SlidingWindow::Count(10))
+//!     .minimum_calls(5)
+//!     .failure_rate_threshold(50.0)
+//!     .wait_in_open(Duration::from_secs(30))
+//!     .build()?).await?;
+//! let pool = rt.bulkhead("crate-doc-pool", BulkheadConfig::builder().max_concurrent(8).build()?).await?;
+//! let mut events = rt.subscribe();
+//!
+//! for _ in 0..5 {
+//!     let r = pool.execute(|| db.execute(|| async { Err::<(), _>("connection refused") })).await;
+//!     assert!(r.is_err());
+//! }
+//! // five failures out of five: the breaker opened and says so
+//! assert_eq!(db.state(), palisade::BreakerState::Open);
+//! assert!(matches!(events.recv().await?, palisade::Event::BreakerTransition { .. }));
+//! let r = db.execute(|| async { Ok::<_, &str>(()) }).await;
+//! assert!(matches!(r, Err(CallError::CircuitOpen { .. })));
+//! rt.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Features
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `prometheus` | on | [`telemetry::prometheus`]: install the exporter on an address, or get a render handle |
+//! | `test-util` | off | time follows tokio's clock (paused-time tests); fault injection ([`Fault`]) |
+//!
+//! ## Glossary
+//! - **permit**: the right to run one call (bulkhead slot, half-open probe slot, rate quota unit).
+//! - **closed / open / half-open**: a breaker passing calls / rejecting them / letting a few
+//!   probe calls decide.
+//! - **slow call**: a call that ran (or is still running) at least `slow_call_duration`.
+//! - **in flight**: admitted and not yet finished.
+//! - **rejected**: refused by a primitive without running.
+//! - **deadline**: the time by which a task's work must be done, inherited by inner scopes.
+
+pub mod breaker;
+pub mod bulkhead;
+mod clock;
+mod error;
+pub mod policy;
+mod runtime;
+mod supervisor;
+pub mod telemetry;
+
+pub use breaker::{
+    Breaker, BreakerConfig, BreakerMetrics, BreakerState, ErrorClass, SlidingWindow,
+};
+pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadRejected, BulkheadStatus};
+pub use error::{CallError, ConfigError, ControlError, SpawnError, StartError};
+pub use policy::deadline;
+pub use runtime::{Runtime, RuntimeBuilder};
+#[cfg(feature = "test-util")]
+pub use supervisor::child::Fault;
+pub use telemetry::{Event, EventStream, Kind};
+
+/// The actor framework palisade runs on, re-exported so users can find a primitive's actor
+/// by its registry name: `palisade::ractor::registry::where_is("palisade.breaker.db")`.
+pub use ractor;

@@ -1,0 +1,281 @@
+//! Deadlines that propagate: a task-local time limit that every palisade wait respects.
+//!
+//! [`within`] sets a deadline for a future and everything it awaits. An inner scope can
+//! shorten the deadline but never extend it: the effective deadline is the earliest of all
+//! enclosing scopes. Bulkhead waits, limiter waits and retry backoffs read [`remaining`] and
+//! never wait past it. To carry the budget across a service boundary, send
+//! [`header_value`] as [`HEADER`] (or [`grpc_timeout`] as `grpc-timeout`) and open a scope
+//! from [`parse_header`] / [`parse_grpc_timeout`] on the other side.
+//!
+//! The deadline is task-local: a task spawned inside the scope starts without one unless it
+//! is spawned with [`spawn`] (or its future wrapped with [`propagate`]).
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::clock::Instant;
+
+tokio::task_local! {
+    static SCOPE: Scope;
+}
+
+/// The effective deadline of a scope and the budget it was opened with.
+#[derive(Clone, Copy, Debug)]
+struct Scope {
+    deadline: Instant,
+    budget: Duration,
+}
+
+/// The header that carries the remaining budget in whole milliseconds.
+pub const HEADER: &str = "x-deadline-remaining";
+
+/// The deadline of a [`within`] scope ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("deadline exceeded (budget {budget:?})")]
+pub struct DeadlineExceeded {
+    /// The budget of the scope whose deadline ran out.
+    pub budget: Duration,
+}
+
+/// A deadline header could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {header} value `{value}`: {problem}")]
+pub struct HeaderError {
+    /// The header being parsed.
+    pub header: &'static str,
+    /// The value as received.
+    pub value: String,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+/// Runs `fut` with a deadline `budget` from now, or the enclosing deadline if that is
+/// earlier. Drops `fut` and returns `Err(DeadlineExceeded)` when the deadline passes.
+///
+/// # Cancel safety
+/// As cancel safe as `fut`.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use palisade::deadline;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let outer = deadline::within(Duration::from_millis(100), async {
+///     // an inner scope cannot extend the outer one
+///     deadline::within(Duration::from_secs(10), async { deadline::remaining() }).await
+/// }).await;
+/// assert_eq!(outer, Ok(Ok(Some(Duration::from_millis(100)))));
+///
+/// let slow = deadline::within(Duration::from_millis(50), tokio::time::sleep(Duration::from_secs(1))).await;
+/// assert!(slow.is_err());
+/// # }
+/// ```
+pub async fn within<F: Future>(budget: Duration, fut: F) -> Result<F::Output, DeadlineExceeded> {
+    let scope = narrowed(budget);
+    SCOPE
+        .scope(scope, async move {
+            tokio::time::timeout_at(scope.deadline, fut)
+                .await
+                .map_err(|_| DeadlineExceeded {
+                    budget: scope.budget,
+                })
+        })
+        .await
+}
+
+/// The scope for a new budget: the earlier of now + budget and the enclosing deadline.
+fn narrowed(budget: Duration) -> Scope {
+    let now = Instant::now();
+    // A budget too large to add to now is as good as none.
+    let mine = now
+        .checked_add(budget)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
+    match SCOPE.try_with(|s| *s) {
+        Ok(outer) if outer.deadline <= mine => outer,
+        _ => Scope {
+            deadline: mine,
+            budget,
+        },
+    }
+}
+
+/// The current task's effective deadline, if it runs inside a [`within`] scope.
+pub fn current() -> Option<Instant> {
+    SCOPE.try_with(|s| s.deadline).ok()
+}
+
+/// Time left until the current deadline (zero once it has passed); `None` with no deadline.
+pub fn remaining() -> Option<Duration> {
+    current().map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+/// The budget of the current scope, for error reports.
+pub(crate) fn budget() -> Option<Duration> {
+    SCOPE.try_with(|s| s.budget).ok()
+}
+
+/// `true` when a deadline is set and has passed.
+pub fn is_expired() -> bool {
+    remaining().is_some_and(|r| r.is_zero())
+}
+
+/// Wraps `fut` so it runs under the current task's deadline wherever it is polled (another
+/// task, a `join_all`...). Without a current deadline `fut` runs without one.
+pub fn propagate<F: Future>(fut: F) -> impl Future<Output = Result<F::Output, DeadlineExceeded>> {
+    let scope = SCOPE.try_with(|s| *s).ok();
+    async move {
+        match scope {
+            Some(scope) => {
+                SCOPE
+                    .scope(scope, async move {
+                        tokio::time::timeout_at(scope.deadline, fut)
+                            .await
+                            .map_err(|_| DeadlineExceeded {
+                                budget: scope.budget,
+                            })
+                    })
+                    .await
+            }
+            None => Ok(fut.await),
+        }
+    }
+}
+
+/// `tokio::spawn` that carries the current deadline into the new task.
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<Result<F::Output, DeadlineExceeded>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(propagate(fut))
+}
+
+/// The remaining budget as an [`HEADER`] value: whole milliseconds, rounded down.
+/// `None` without a deadline.
+pub fn header_value() -> Option<String> {
+    remaining().map(|r| r.as_millis().to_string())
+}
+
+/// Parses an [`HEADER`] value (whole milliseconds, ASCII digits, at most 30 days).
+///
+/// # Errors
+/// [`HeaderError`] for an empty, non-numeric, negative or out-of-range value.
+pub fn parse_header(value: &str) -> Result<Duration, HeaderError> {
+    let err = |problem| HeaderError {
+        header: HEADER,
+        value: value.to_owned(),
+        problem,
+    };
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(err("empty"));
+    }
+    if !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err("expected whole milliseconds as ASCII digits"));
+    }
+    let ms: u64 = v.parse().map_err(|_| err("too large"))?;
+    if ms > 30 * 86_400_000 {
+        return Err(err("more than 30 days"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// A duration in the gRPC `grpc-timeout` format: at most 8 digits and a unit
+/// (`H`, `M`, `S`, `m`, `u`, `n`), choosing the finest unit that fits, rounding up so the
+/// receiver never gets more than was left.
+pub fn grpc_timeout(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    const MAX: u128 = 99_999_999;
+    for (unit, per) in [
+        ('n', 1u128),
+        ('u', 1_000),
+        ('m', 1_000_000),
+        ('S', 1_000_000_000),
+        ('M', 60_000_000_000),
+        ('H', 3_600_000_000_000),
+    ] {
+        let v = nanos.div_ceil(per);
+        if v <= MAX {
+            return format!("{v}{unit}");
+        }
+    }
+    format!("{MAX}H")
+}
+
+/// The remaining budget in the `grpc-timeout` format; `None` without a deadline.
+pub fn grpc_header_value() -> Option<String> {
+    remaining().map(grpc_timeout)
+}
+
+/// Parses a `grpc-timeout` value: 1 to 8 ASCII digits followed by one of `H M S m u n`.
+///
+/// # Errors
+/// [`HeaderError`] naming the problem.
+pub fn parse_grpc_timeout(value: &str) -> Result<Duration, HeaderError> {
+    let err = |problem| HeaderError {
+        header: "grpc-timeout",
+        value: value.to_owned(),
+        problem,
+    };
+    let Some(unit) = value.chars().last() else {
+        return Err(err("empty"));
+    };
+    let digits = &value[..value.len() - unit.len_utf8()];
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err("expected 1 to 8 ASCII digits before the unit"));
+    }
+    let v: u64 = digits.parse().map_err(|_| err("not a number"))?;
+    Ok(match unit {
+        'H' => Duration::from_secs(v * 3600),
+        'M' => Duration::from_secs(v * 60),
+        'S' => Duration::from_secs(v),
+        'm' => Duration::from_millis(v),
+        'u' => Duration::from_micros(v),
+        'n' => Duration::from_nanos(v),
+        _ => return Err(err("unit must be one of H M S m u n")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_parse_accepts_digits_only() {
+        assert_eq!(parse_header("250"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_header(" 0 "), Ok(Duration::ZERO));
+        for bad in [
+            "",
+            "-5",
+            "1.5",
+            "abc",
+            "99999999999999999999999",
+            "2592000001",
+        ] {
+            let e = parse_header(bad).expect_err(bad);
+            assert_eq!(e.header, HEADER);
+        }
+    }
+
+    #[test]
+    fn grpc_round_trip_never_grows() {
+        for d in [
+            Duration::from_nanos(1),
+            Duration::from_millis(250),
+            Duration::from_secs(100),
+            Duration::from_secs(86_400 * 3),
+            Duration::from_nanos(123_456_789_012),
+        ] {
+            let s = grpc_timeout(d);
+            let back = parse_grpc_timeout(&s).expect("own format parses");
+            assert!(back >= d, "{d:?} -> {s} -> {back:?}");
+            assert!(s.len() <= 9);
+        }
+        assert_eq!(grpc_timeout(Duration::from_millis(250)), "250000u");
+        assert_eq!(grpc_timeout(Duration::from_nanos(99_999_999)), "99999999n");
+        assert_eq!(parse_grpc_timeout("5S"), Ok(Duration::from_secs(5)));
+        for bad in ["", "S", "123456789S", "10x", "1.5S", "-1S"] {
+            assert!(parse_grpc_timeout(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! The runtime: a `Clone` handle to the root supervisor, the typed registry of handles and
+//! the event bus.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef};
+
+use crate::breaker::{Breaker, BreakerConfig};
+use crate::bulkhead::{Bulkhead, BulkheadConfig};
+use crate::error::{ConfigError, SpawnError, StartError};
+use crate::supervisor::child::{ChildSpec, Primitive, PrimitiveSpec};
+use crate::supervisor::{Intensity, Supervisor, SupervisorMsg};
+use crate::telemetry::{EventStream, Kind, Telemetry};
+
+/// The palisade runtime: start one per application, spawn named primitives from it at
+/// startup, and subscribe to its events.
+///
+/// `Runtime` is a cheap `Clone` handle. Primitives keep working on their shared state even
+/// after [`shutdown`](Runtime::shutdown) (their actors are gone, so timers stop).
+///
+/// # Examples
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let rt = palisade::Runtime::builder().event_capacity(256).start().await?;
+/// let pool = rt.bulkhead("payments", palisade::BulkheadConfig::builder().max_concurrent(2).build()?).await?;
+/// assert!(rt.get_bulkhead("payments").is_some());
+/// assert_eq!(pool.execute(|| async { Ok::<_, std::io::Error>(7) }).await?, 7);
+/// rt.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    supervisor: ActorRef<SupervisorMsg>,
+    telemetry: Telemetry,
+    registry: Mutex<Registry>,
+    shut_down: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    breakers: HashMap<Arc<str>, Breaker>,
+    bulkheads: HashMap<Arc<str>, Bulkhead>,
+}
+
+/// Builds a [`Runtime`].
+///
+/// # Defaults
+/// - `event_capacity`: 1024 events held for a slow subscriber before it lags.
+/// - `max_restarts`: 5 restarts of one actor inside `restart_window` (10 s); one more exit
+///   leaves it down, degraded.
+#[derive(Clone, Debug)]
+pub struct RuntimeBuilder {
+    event_capacity: usize,
+    max_restarts: u32,
+    restart_window: Duration,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        Self {
+            event_capacity: 1024,
+            max_restarts: 5,
+            restart_window: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// Events the bus holds for a subscriber that has not read them yet.
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity;
+        self
+    }
+
+    /// Restarts of one actor allowed inside the restart window.
+    pub fn max_restarts(mut self, max_restarts: u32) -> Self {
+        self.max_restarts = max_restarts;
+        self
+    }
+
+    /// The sliding window over which restarts are counted.
+    pub fn restart_window(mut self, window: Duration) -> Self {
+        self.restart_window = window;
+        self
+    }
+
+    /// Starts the root supervisor and returns the runtime.
+    ///
+    /// # Errors
+    /// [`StartError::Config`] for a zero `event_capacity` (or one above `usize::MAX / 2`) or
+    /// a zero `restart_window`; [`StartError::Supervisor`] if the actor cannot start.
+    pub async fn start(self) -> Result<Runtime, StartError> {
+        if self.event_capacity == 0 || self.event_capacity > usize::MAX / 2 {
+            return Err(
+                ConfigError::new("event_capacity", "must be between 1 and usize::MAX / 2").into(),
+            );
+        }
+        if self.restart_window.is_zero() {
+            return Err(ConfigError::new("restart_window", "must be greater than zero").into());
+        }
+        crate::telemetry::metrics::describe();
+        let telemetry = Telemetry::new(self.event_capacity);
+        let intensity = Intensity {
+            max_restarts: self.max_restarts,
+            window: self.restart_window,
+        };
+        let (supervisor, _join) = Actor::spawn(None, Supervisor, (telemetry.clone(), intensity))
+            .await
+            .map_err(|e| StartError::Supervisor(e.to_string()))?;
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                supervisor,
+                telemetry,
+                registry: Mutex::new(Registry::default()),
+                shut_down: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+impl Runtime {
+    /// Starts a runtime with the default settings.
+    ///
+    /// # Errors
+    /// [`StartError::Supervisor`] if the root supervisor cannot start.
+    pub async fn start() -> Result<Runtime, StartError> {
+        RuntimeBuilder::default().start().await
+    }
+
+    /// A builder for a runtime with other settings.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Subscribes to every event published from now on.
+    pub fn subscribe(&self) -> EventStream {
+        self.inner.telemetry.subscribe()
+    }
+
+    /// Spawns a circuit breaker named `name` (actor `palisade.breaker.<name>`).
+    ///
+    /// # Errors
+    /// [`SpawnError`] for an empty, invalid or taken name, a shut-down runtime, or a config
+    /// the breaker refuses.
+    pub async fn breaker(&self, name: &str, config: BreakerConfig) -> Result<Breaker, SpawnError> {
+        let name = self.admit(Kind::Breaker, name, |r, n| r.breakers.contains_key(n))?;
+        let breaker = Breaker::new(name.clone(), config, self.inner.telemetry.clone())?;
+        self.spawn(breaker.shared()).await?;
+        self.register(|r| r.breakers.insert(name, breaker.clone()));
+        Ok(breaker)
+    }
+
+    /// Spawns a bulkhead (actor `palisade.bulkhead.<name>`).
+    ///
+    /// # Errors
+    /// [`SpawnError`] as for [`breaker`](Self::breaker).
+    pub async fn bulkhead(
+        &self,
+        name: &str,
+        config: BulkheadConfig,
+    ) -> Result<Bulkhead, SpawnError> {
+        let name = self.admit(Kind::Bulkhead, name, |r, n| r.bulkheads.contains_key(n))?;
+        let bulkhead = Bulkhead::new(name.clone(), config, self.inner.telemetry.clone())?;
+        self.spawn(bulkhead.shared()).await?;
+        self.register(|r| r.bulkheads.insert(name, bulkhead.clone()));
+        Ok(bulkhead)
+    }
+
+    /// The breaker spawned under `name`, if any.
+    pub fn get_breaker(&self, name: &str) -> Option<Breaker> {
+        self.registry().breakers.get(name).cloned()
+    }
+
+    /// The bulkhead spawned under `name`, if any.
+    pub fn get_bulkhead(&self, name: &str) -> Option<Bulkhead> {
+        self.registry().bulkheads.get(name).cloned()
+    }
+
+    /// Primitives whose actor exited too often and was left down, as `(kind, name)`.
+    /// Empty after shutdown.
+    pub async fn degraded(&self) -> Vec<(Kind, Arc<str>)> {
+        ractor::call!(self.inner.supervisor, SupervisorMsg::Degraded).unwrap_or_default()
+    }
+
+    /// `true` once [`shutdown`](Self::shutdown) has begun.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shut_down.load(Ordering::Acquire)
+    }
+
+    /// Stops every actor and the supervisor, and returns when they are gone. Handles keep
+    /// answering from their shared state; spawning is refused from now on. Idempotent.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: a cancelled shutdown may leave some actors running.
+    pub async fn shutdown(&self) {
+        if self.inner.shut_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let _ = ractor::call!(self.inner.supervisor, SupervisorMsg::StopAll);
+        let _ = self
+            .inner
+            .supervisor
+            .stop_and_wait(Some("runtime shutdown".into()), None)
+            .await;
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register<R>(&self, f: impl FnOnce(&mut Registry) -> R) {
+        f(&mut self.registry());
+    }
+
+    /// Validates a name and refuses a taken one or a shut-down runtime.
+    fn admit(
+        &self,
+        kind: Kind,
+        name: &str,
+        taken: impl Fn(&Registry, &str) -> bool,
+    ) -> Result<Arc<str>, SpawnError> {
+        if self.is_shut_down() {
+            return Err(SpawnError::ShutDown);
+        }
+        validate_name(kind, name)?;
+        if taken(&self.registry(), name) {
+            return Err(SpawnError::NameTaken {
+                kind,
+                name: name.to_owned(),
+            });
+        }
+        Ok(Arc::from(name))
+    }
+
+    async fn spawn<P: Primitive>(&self, shared: Arc<P>) -> Result<(), SpawnError> {
+        let spec: Arc<dyn ChildSpec> = Arc::new(PrimitiveSpec { shared });
+        match ractor::call!(self.inner.supervisor, SupervisorMsg::Spawn, spec) {
+            Ok(result) => result,
+            Err(_) => Err(SpawnError::ShutDown),
+        }
+    }
+}
+
+/// Names become registry names and metric labels: printable, no whitespace, at most 128 bytes.
+fn validate_name(kind: Kind, name: &str) -> Result<(), SpawnError> {
+    let problem = if name.is_empty() {
+        return Err(SpawnError::EmptyName { kind });
+    } else if name.len() > 128 {
+        "longer than 128 bytes"
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "contains whitespace or control characters"
+    } else {
+        return Ok(());
+    };
+    Err(SpawnError::InvalidName {
+        kind,
+        name: name.to_owned(),
+        problem,
+    })
+}

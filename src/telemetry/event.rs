@@ -1,0 +1,271 @@
+//! The typed events palisade publishes.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::breaker::BreakerState;
+
+/// The kind of primitive an event or error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A circuit breaker.
+    Breaker,
+    /// A rate limiter, direct or keyed.
+    Limiter,
+    /// A bulkhead.
+    Bulkhead,
+    /// A retry.
+    Retry,
+}
+
+impl Kind {
+    /// The lowercase name used in registry names, metric labels and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Breaker => "breaker",
+            Kind::Limiter => "limiter",
+            Kind::Bulkhead => "bulkhead",
+            Kind::Retry => "retry",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a circuit breaker changed state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransitionReason {
+    /// The failure rate reached its threshold.
+    FailureRate,
+    /// The slow-call rate reached its threshold.
+    SlowCallRate,
+    /// The open wait ran out (open -> half-open).
+    Timer,
+    /// Enough probes succeeded in half-open.
+    ProbesSucceeded,
+    /// The probes' failure or slow-call rate reached a threshold in half-open.
+    ProbeFailed,
+    /// Half-open lasted longer than `max_wait_in_half_open`.
+    HalfOpenTimeout,
+    /// A user call: `force_open`, `disable`, `metrics_only`, `reset` and the like.
+    Manual,
+}
+
+impl TransitionReason {
+    /// The lowercase label used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransitionReason::FailureRate => "failure_rate",
+            TransitionReason::SlowCallRate => "slow_call_rate",
+            TransitionReason::Timer => "timer",
+            TransitionReason::ProbesSucceeded => "probes_succeeded",
+            TransitionReason::ProbeFailed => "probe_failed",
+            TransitionReason::HalfOpenTimeout => "half_open_timeout",
+            TransitionReason::Manual => "manual",
+        }
+    }
+}
+
+/// Why a call was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The breaker was open, forced open, or out of half-open probe permits.
+    CircuitOpen,
+    /// The rate limiter's quota was spent.
+    RateLimited,
+    /// The bulkhead had no permit in time.
+    BulkheadFull,
+    /// The bulkhead's wait queue was full.
+    QueueFull,
+    /// The caller's deadline did not leave time to wait for a permit.
+    Deadline,
+}
+
+impl RejectReason {
+    /// The lowercase label used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::CircuitOpen => "circuit_open",
+            RejectReason::RateLimited => "rate_limited",
+            RejectReason::BulkheadFull => "bulkhead_full",
+            RejectReason::QueueFull => "queue_full",
+            RejectReason::Deadline => "deadline",
+        }
+    }
+}
+
+/// Something that happened in the runtime. Every variant is also a `tracing` event.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A circuit breaker changed state.
+    BreakerTransition {
+        /// The breaker's name.
+        name: Arc<str>,
+        /// The state it left.
+        from: BreakerState,
+        /// The state it entered.
+        to: BreakerState,
+        /// Why.
+        reason: TransitionReason,
+    },
+    /// A primitive rejected a call or a check.
+    CallRejected {
+        /// The primitive's name.
+        name: Arc<str>,
+        /// The primitive's kind.
+        kind: Kind,
+        /// Why it rejected.
+        reason: RejectReason,
+        /// When the caller may try again, where the primitive knows.
+        retry_after: Option<Duration>,
+        /// `true` when the primitive runs in shadow mode: it reports but lets the call pass.
+        shadow: bool,
+    },
+    /// A retry is about to sleep and try again.
+    RetryAttempt {
+        /// The retry's name (`"retry"` when it has none).
+        name: Arc<str>,
+        /// The attempt that just failed, from 1.
+        attempt: u32,
+        /// The backoff before the next attempt.
+        delay: Duration,
+        /// The failed attempt's error, as text.
+        error: Arc<str>,
+    },
+    /// A retry gave up.
+    RetryExhausted {
+        /// The retry's name.
+        name: Arc<str>,
+        /// Attempts made.
+        attempts: u32,
+        /// Why it stopped: `"max_attempts"`, `"deadline"`, `"budget"` or `"not_retryable"`.
+        cause: &'static str,
+    },
+    /// The supervisor restarted a primitive's actor after an exit it did not ask for.
+    ActorRestarted {
+        /// The primitive's name.
+        name: Arc<str>,
+        /// The primitive's kind.
+        kind: Kind,
+        /// How many restarts fall in the current restart window, this one included.
+        restarts: u32,
+        /// What ended the previous actor (panic message, handler error, or `killed`).
+        cause: Arc<str>,
+    },
+    /// A primitive's actor exited too often inside the restart window and is left down.
+    /// Its handle keeps working on its last state; timers and reconfiguration stop.
+    ActorDegraded {
+        /// The primitive's name.
+        name: Arc<str>,
+        /// The primitive's kind.
+        kind: Kind,
+        /// Restarts counted in the window.
+        restarts: u32,
+        /// The restart window.
+        window: Duration,
+    },
+    /// A running primitive took a new configuration.
+    Reconfigured {
+        /// The primitive's name.
+        name: Arc<str>,
+        /// The primitive's kind.
+        kind: Kind,
+        /// What changed, in words.
+        change: Arc<str>,
+    },
+}
+
+impl Event {
+    /// The name of the primitive (or retry) the event is about.
+    pub fn name(&self) -> &str {
+        match self {
+            Event::BreakerTransition { name, .. }
+            | Event::CallRejected { name, .. }
+            | Event::RetryAttempt { name, .. }
+            | Event::RetryExhausted { name, .. }
+            | Event::ActorRestarted { name, .. }
+            | Event::ActorDegraded { name, .. }
+            | Event::Reconfigured { name, .. } => name,
+        }
+    }
+
+    pub(crate) fn trace(&self) {
+        match self {
+            Event::BreakerTransition {
+                name,
+                from,
+                to,
+                reason,
+            } => tracing::info!(
+                target: "palisade::breaker",
+                breaker = %name, from = from.as_str(), to = to.as_str(), reason = reason.as_str(),
+                "circuit breaker transition"
+            ),
+            Event::CallRejected {
+                name,
+                kind,
+                reason,
+                retry_after,
+                shadow,
+            } => tracing::debug!(
+                target: "palisade::rejection",
+                name = %name, kind = kind.as_str(), reason = reason.as_str(),
+                retry_after = ?retry_after, shadow,
+                "call rejected"
+            ),
+            Event::RetryAttempt {
+                name,
+                attempt,
+                delay,
+                error,
+            } => tracing::debug!(
+                target: "palisade::retry",
+                retry = %name, attempt, delay = ?delay, error = %error,
+                "retrying"
+            ),
+            Event::RetryExhausted {
+                name,
+                attempts,
+                cause,
+            } => tracing::info!(
+                target: "palisade::retry",
+                retry = %name, attempts, cause,
+                "retry gave up"
+            ),
+            Event::ActorRestarted {
+                name,
+                kind,
+                restarts,
+                cause,
+            } => tracing::warn!(
+                target: "palisade::supervisor",
+                name = %name, kind = kind.as_str(), restarts, cause = %cause,
+                "actor restarted"
+            ),
+            Event::ActorDegraded {
+                name,
+                kind,
+                restarts,
+                window,
+            } => tracing::error!(
+                target: "palisade::supervisor",
+                name = %name, kind = kind.as_str(), restarts, window = ?window,
+                "actor exited too often; left down (degraded)"
+            ),
+            Event::Reconfigured { name, kind, change } => tracing::info!(
+                target: "palisade::config",
+                name = %name, kind = kind.as_str(), change = %change,
+                "reconfigured"
+            ),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Telemetry: the typed [`Event`] stream, `tracing` events and `metrics` series.
+//!
+//! Every event goes three ways: onto the runtime's broadcast channel (read it with
+//! [`Runtime::subscribe`](crate::Runtime::subscribe)), into `tracing`, and into the
+//! `metrics` series named in [`metrics`]. Publishing never blocks: a subscriber that
+//! falls behind loses the oldest events and is told how many with
+//! [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged); the loss is
+//! also counted in `palisade_events_dropped_total`.
+
+mod bus;
+mod event;
+pub mod metrics;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
+
+pub use bus::EventStream;
+pub(crate) use bus::Telemetry;
+pub use event::{Event, Kind, RejectReason, TransitionReason};

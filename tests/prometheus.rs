@@ -1,0 +1,138 @@
+//! A real Prometheus scrape over HTTP on 127.0.0.1. Its own test binary: the global
+//! `metrics` recorder can be installed once per process.
+
+use std::time::Duration;
+
+use palisade::{BreakerConfig, BulkheadConfig, Runtime, SlidingWindow};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::broadcast::error::RecvError;
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the exporter");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send request");
+    let mut body = String::new();
+    stream
+        .read_to_string(&mut body)
+        .await
+        .expect("read response");
+    assert!(
+        body.starts_with("HTTP/1.1 200"),
+        "status line: {}",
+        body.lines().next().unwrap_or("")
+    );
+    body
+}
+
+fn value(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn palisade_series_are_scraped_over_http() {
+    let addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("address")
+    };
+    let handle = palisade::telemetry::prometheus::install(addr).expect("install exporter");
+
+    let rt = Runtime::builder()
+        .event_capacity(4)
+        .start()
+        .await
+        .expect("runtime");
+    let mut lagging = rt.subscribe();
+    let db = rt
+        .breaker(
+            "scraped-db",
+            BreakerConfig::builder()
+                .sliding_window(SlidingWindow::Count(4))
+                .minimum_calls(4)
+                .build()
+                .expect("valid"),
+        )
+        .await
+        .expect("spawn");
+    let pool = rt
+        .bulkhead(
+            "scraped-pool",
+            BulkheadConfig::builder()
+                .max_concurrent(1)
+                .build()
+                .expect("valid"),
+        )
+        .await
+        .expect("spawn");
+    for _ in 0..4 {
+        let _ = db.execute(|| async { Err::<(), _>("boom") }).await;
+    }
+    let _ = db.execute(|| async { Ok::<_, ()>(()) }).await; // rejected: open
+    let held = pool.try_acquire().expect("permit");
+    for _ in 0..9 {
+        let _ = pool.execute(|| async { Ok::<_, ()>(()) }).await;
+    }
+    drop(held);
+    // 1 transition + 1 breaker rejection + 9 bulkhead rejections = 11 events, 4 kept.
+    match lagging.recv().await {
+        Err(RecvError::Lagged(n)) => assert_eq!(n, 7),
+        other => panic!("expected lag, got {other:?}"),
+    }
+
+    // The listener is a task; give it a moment to bind (bounded: 50 tries of 20 ms).
+    let mut body = None;
+    for _ in 0..50 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            body = Some(scrape(addr).await);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = body.expect("the exporter never listened");
+    assert_eq!(
+        value(
+            &body,
+            r#"palisade_calls_total{name="scraped-db",outcome="failure"}"#
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            r#"palisade_calls_total{name="scraped-db",outcome="rejected"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&body, r#"palisade_breaker_state{name="scraped-db"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            r#"palisade_breaker_transitions_total{name="scraped-db",from="closed",to="open"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            r#"palisade_bulkhead_rejected_total{name="scraped-pool",reason="full"}"#
+        ),
+        Some(9.0)
+    );
+    assert_eq!(value(&body, "palisade_events_dropped_total"), Some(7.0));
+    assert!(
+        body.contains("# HELP palisade_calls_total"),
+        "descriptions are registered"
+    );
+    assert!(handle.render().contains("palisade_bulkhead_in_flight"));
+    rt.shutdown().await;
+}

@@ -1,0 +1,319 @@
+//! The runtime, its supervisor and its event bus, through the public API.
+#![cfg(feature = "test-util")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{next_matching, settle};
+use palisade::ractor::registry::where_is;
+use palisade::{BulkheadConfig, CallError, ControlError, Event, Fault, Kind, Runtime, SpawnError};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+fn two_permits() -> BulkheadConfig {
+    BulkheadConfig::builder()
+        .max_concurrent(2)
+        .build()
+        .expect("valid config")
+}
+
+#[tokio::test(start_paused = true)]
+async fn killed_or_panicking_or_failing_actor_is_restarted_over_the_same_state() {
+    let rt = Runtime::start().await.expect("runtime");
+    let mut events = rt.subscribe();
+    let pool = rt
+        .bulkhead("rt-restart", two_permits())
+        .await
+        .expect("spawn");
+    let registry_name = "palisade.bulkhead.rt-restart";
+
+    // Shared state the actor does not own: one permit held across every restart.
+    let held = pool.try_acquire().expect("permit");
+    let first = where_is(registry_name).expect("registered");
+
+    first.kill();
+    // The handle keeps working while the actor is down or restarting.
+    assert_eq!(
+        pool.execute(|| async { Ok::<_, ()>(1) })
+            .await
+            .expect("call"),
+        1
+    );
+    let e = next_matching(&mut events, |e| matches!(e, Event::ActorRestarted { .. })).await;
+    let Event::ActorRestarted {
+        name,
+        kind,
+        restarts,
+        cause,
+    } = e
+    else {
+        unreachable!()
+    };
+    assert_eq!((&*name, kind, restarts), ("rt-restart", Kind::Bulkhead, 1));
+    assert!(cause.contains("kill"), "cause: {cause}");
+    let second = where_is(registry_name).expect("registered again");
+    assert_ne!(first.get_id(), second.get_id());
+
+    assert!(pool.inject_fault(Fault::Panic));
+    let e = next_matching(&mut events, |e| matches!(e, Event::ActorRestarted { .. })).await;
+    let Event::ActorRestarted {
+        restarts, cause, ..
+    } = e
+    else {
+        unreachable!()
+    };
+    assert_eq!(restarts, 2);
+    assert!(cause.contains("injected panic"), "cause: {cause}");
+
+    assert!(pool.inject_fault(Fault::Error));
+    let e = next_matching(&mut events, |e| matches!(e, Event::ActorRestarted { .. })).await;
+    let Event::ActorRestarted {
+        restarts, cause, ..
+    } = e
+    else {
+        unreachable!()
+    };
+    assert_eq!(restarts, 3);
+    assert!(cause.contains("injected failure"), "cause: {cause}");
+
+    // Same shared state: the permit taken before the restarts is still counted.
+    let status = pool.status();
+    assert_eq!((status.in_flight, status.available), (1, 1));
+    // The new actor serves control requests.
+    pool.resize(3)
+        .await
+        .expect("resize through the restarted actor");
+    assert_eq!(pool.status().max_concurrent, 3);
+    drop(held);
+    assert_eq!(pool.status().available, 3);
+    assert!(rt.degraded().await.is_empty());
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn too_many_restarts_leave_the_child_down_and_degraded() {
+    let rt = Runtime::builder()
+        .max_restarts(2)
+        .restart_window(Duration::from_secs(60))
+        .start()
+        .await
+        .expect("runtime");
+    let mut events = rt.subscribe();
+    let pool = rt
+        .bulkhead("rt-degraded", two_permits())
+        .await
+        .expect("spawn");
+    let name = "palisade.bulkhead.rt-degraded";
+    for round in 1..=2 {
+        where_is(name).expect("running").kill();
+        let e = next_matching(&mut events, |e| matches!(e, Event::ActorRestarted { .. })).await;
+        assert!(matches!(e, Event::ActorRestarted { restarts, .. } if restarts == round));
+    }
+    where_is(name).expect("running").kill();
+    let e = next_matching(&mut events, |e| matches!(e, Event::ActorDegraded { .. })).await;
+    let Event::ActorDegraded {
+        name: n,
+        kind,
+        restarts,
+        window,
+    } = e
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (&*n, kind, restarts, window),
+        ("rt-degraded", Kind::Bulkhead, 3, Duration::from_secs(60))
+    );
+    settle().await;
+    assert!(where_is(name).is_none(), "left down");
+    assert_eq!(
+        rt.degraded().await,
+        vec![(Kind::Bulkhead, "rt-degraded".into())]
+    );
+
+    // The handle still answers from its last state; control needs the actor.
+    let held = pool.try_acquire().expect("permit");
+    assert_eq!(pool.status().in_flight, 1);
+    drop(held);
+    assert!(matches!(
+        pool.resize(5).await,
+        Err(ControlError::Unavailable { .. })
+    ));
+    assert_eq!(pool.status().max_concurrent, 2);
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn restarts_outside_the_window_do_not_accumulate() {
+    let rt = Runtime::builder()
+        .max_restarts(1)
+        .restart_window(Duration::from_secs(10))
+        .start()
+        .await
+        .expect("runtime");
+    let mut events = rt.subscribe();
+    let _pool = rt
+        .bulkhead("rt-window", two_permits())
+        .await
+        .expect("spawn");
+    for _ in 0..3 {
+        where_is("palisade.bulkhead.rt-window")
+            .expect("running")
+            .kill();
+        let e = next_matching(&mut events, |e| {
+            matches!(
+                e,
+                Event::ActorRestarted { .. } | Event::ActorDegraded { .. }
+            )
+        })
+        .await;
+        assert!(
+            matches!(e, Event::ActorRestarted { restarts: 1, .. }),
+            "{e:?}"
+        );
+        tokio::time::advance(Duration::from_secs(10)).await;
+    }
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_that_never_reads_blocks_nobody_and_learns_what_it_lost() {
+    let rt = Runtime::builder()
+        .event_capacity(8)
+        .start()
+        .await
+        .expect("runtime");
+    let mut idle = rt.subscribe();
+    let pool = rt
+        .bulkhead(
+            "rt-lag",
+            BulkheadConfig::builder()
+                .max_concurrent(1)
+                .build()
+                .expect("valid"),
+        )
+        .await
+        .expect("spawn");
+    let _held = pool.try_acquire().expect("permit");
+    // 10,000 rejections, each publishing an event nobody reads: none of them waits.
+    for _ in 0..10_000 {
+        let r = pool.execute(|| async { Ok::<_, ()>(()) }).await;
+        assert!(matches!(r, Err(CallError::BulkheadFull { .. })));
+    }
+    match idle.recv().await {
+        Err(RecvError::Lagged(n)) => assert_eq!(n, 10_000 - 8),
+        other => panic!("expected Lagged, got {other:?}"),
+    }
+    for _ in 0..8 {
+        assert!(matches!(idle.recv().await, Ok(Event::CallRejected { .. })));
+    }
+    assert!(matches!(idle.try_recv(), Err(TryRecvError::Empty)));
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_names_taken_names_and_a_shut_down_runtime_are_refused_clearly() {
+    let rt = Runtime::start().await.expect("runtime");
+    let e = rt.bulkhead("", two_permits()).await.expect_err("empty");
+    assert!(matches!(
+        e,
+        SpawnError::EmptyName {
+            kind: Kind::Bulkhead
+        }
+    ));
+    assert_eq!(e.to_string(), "a bulkhead name must not be empty");
+    let e = rt
+        .bulkhead("has space", two_permits())
+        .await
+        .expect_err("space");
+    assert!(matches!(e, SpawnError::InvalidName { .. }), "{e}");
+    let e = rt
+        .bulkhead(&"x".repeat(129), two_permits())
+        .await
+        .expect_err("long");
+    assert!(matches!(e, SpawnError::InvalidName { .. }), "{e}");
+
+    rt.bulkhead("rt-taken", two_permits()).await.expect("first");
+    let e = rt
+        .bulkhead("rt-taken", two_permits())
+        .await
+        .expect_err("taken");
+    assert_eq!(
+        e.to_string(),
+        "a bulkhead named `rt-taken` is already running"
+    );
+    // ractor's registry is process-wide: another runtime cannot take the name either.
+    let other = Runtime::start().await.expect("runtime");
+    let e = other
+        .bulkhead("rt-taken", two_permits())
+        .await
+        .expect_err("taken elsewhere");
+    assert!(matches!(e, SpawnError::NameTaken { .. }), "{e}");
+    // Another kind may use the same name.
+    rt.breaker("rt-taken", palisade::BreakerConfig::default())
+        .await
+        .expect("other kind");
+
+    rt.shutdown().await;
+    let e = rt
+        .bulkhead("rt-after", two_permits())
+        .await
+        .expect_err("shut down");
+    assert!(matches!(e, SpawnError::ShutDown));
+    assert_eq!(e.to_string(), "the runtime is shut down");
+    other.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_stops_every_actor_and_handles_keep_answering() {
+    let rt = Runtime::start().await.expect("runtime");
+    let mut events = rt.subscribe();
+    let pool = rt
+        .bulkhead("rt-shutdown", two_permits())
+        .await
+        .expect("spawn");
+    let db = rt
+        .breaker("rt-shutdown", palisade::BreakerConfig::default())
+        .await
+        .expect("spawn");
+    assert!(where_is("palisade.bulkhead.rt-shutdown").is_some());
+    assert!(rt.get_bulkhead("rt-shutdown").is_some() && rt.get_breaker("rt-shutdown").is_some());
+    assert!(rt.get_bulkhead("nope").is_none());
+    rt.shutdown().await;
+    assert!(rt.is_shut_down());
+    assert!(where_is("palisade.bulkhead.rt-shutdown").is_none());
+    assert!(where_is("palisade.breaker.rt-shutdown").is_none());
+    // A requested stop is not a crash: no restart, no degradation.
+    settle().await;
+    assert!(common::drain(&mut events).iter().all(|e| !matches!(
+        e,
+        Event::ActorRestarted { .. } | Event::ActorDegraded { .. }
+    )));
+    assert_eq!(
+        pool.execute(|| async { Ok::<_, ()>(2) })
+            .await
+            .expect("call"),
+        2
+    );
+    assert_eq!(
+        db.execute(|| async { Ok::<_, ()>(3) }).await.expect("call"),
+        3
+    );
+    rt.shutdown().await; // idempotent
+}
+
+#[tokio::test]
+async fn runtime_settings_are_checked() {
+    let e = Runtime::builder()
+        .event_capacity(0)
+        .start()
+        .await
+        .expect_err("zero capacity");
+    assert!(e.to_string().contains("event_capacity"), "{e}");
+    let e = Runtime::builder()
+        .restart_window(Duration::ZERO)
+        .start()
+        .await
+        .expect_err("zero window");
+    assert!(e.to_string().contains("restart_window"), "{e}");
+}
