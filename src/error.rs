@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::telemetry::Kind;
 
-/// Why a call made through a palisade primitive or [`Policy`](crate::Policy) did not return
+/// Why a call made through a palisade primitive did not return
 /// the inner call's value.
 ///
 /// Every rejection carries what the caller can act on: the primitive's name and, where one

@@ -102,7 +102,9 @@ impl InFlight {
                     .load(SeqCst)
                     .saturating_sub(slot.finished.load(SeqCst));
                 hung = hung.saturating_add(running);
-            } else if slot.started.load(SeqCst) > slot.finished.load(SeqCst) {
+            } else if slot.started.load(SeqCst) > 0 {
+                // Scheduled even if every call so far has finished: more may start in this
+                // epoch without a nudge (only its first call nudges).
                 next = Some(next.map_or(due, |n: u64| n.min(due)));
             }
         }
@@ -130,6 +132,11 @@ mod tests {
         assert!(!f.finish(c), "finished before the scan: counted normally");
         // epoch 0 is [0, 100): due at 100 + 800
         assert_eq!(f.scan(899, slow), (0, Some(900)));
+        assert_eq!(
+            f.scan(0, slow),
+            (0, Some(900)),
+            "scheduled while calls are counted"
+        );
         assert_eq!(f.scan(900, slow), (2, None));
         assert_eq!(f.scan(5_000, slow), (0, None), "never counted twice");
         assert!(f.finish(a), "already counted slow");

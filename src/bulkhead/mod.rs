@@ -4,7 +4,7 @@
 //! completion, error, panic, or its future being dropped. When every permit is taken a call
 //! waits up to `max_wait` (never past its [deadline](crate::deadline)) behind at most
 //! `max_queue` earlier waiters, then is rejected with
-//! [`CallError::BulkheadFull`](crate::CallError::BulkheadFull).
+//! [`CallError::BulkheadFull`].
 
 mod actor;
 mod config;

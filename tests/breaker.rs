@@ -1,0 +1,565 @@
+//! Circuit breaker scenarios on paused time, through the public API.
+#![cfg(feature = "test-util")]
+
+mod common;
+
+use std::future::pending;
+use std::time::Duration;
+
+use common::{drain, next_matching, settle};
+use palisade::telemetry::TransitionReason as R;
+use palisade::{
+    Breaker, BreakerConfig, BreakerState as S, CallError, ControlError, ErrorClass, Event,
+    EventStream, Runtime, SlidingWindow,
+};
+
+const MS: Duration = Duration::from_millis(1);
+const SEC: Duration = Duration::from_secs(1);
+
+async fn spawn(name: &str, config: BreakerConfig) -> (Runtime, Breaker, EventStream) {
+    let rt = Runtime::start().await.expect("runtime");
+    let events = rt.subscribe();
+    let b = rt.breaker(name, config).await.expect("spawn");
+    (rt, b, events)
+}
+
+fn count_window(n: u32) -> palisade::breaker::BreakerConfigBuilder {
+    BreakerConfig::builder()
+        .sliding_window(SlidingWindow::Count(n))
+        .minimum_calls(n)
+        .wait_in_open(10 * SEC)
+        .half_open_permits(2)
+}
+
+async fn ok(b: &Breaker) -> Result<(), CallError<&'static str>> {
+    b.execute(|| async { Ok(()) }).await
+}
+
+async fn fail(b: &Breaker) -> Result<(), CallError<&'static str>> {
+    b.execute(|| async { Err("boom") }).await
+}
+
+async fn slow(b: &Breaker, d: Duration) -> Result<(), CallError<&'static str>> {
+    b.execute(|| async move {
+        tokio::time::sleep(d).await;
+        Ok(())
+    })
+    .await
+}
+
+fn transitions(events: &mut EventStream) -> Vec<(S, S, R)> {
+    drain(events)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::BreakerTransition {
+                from, to, reason, ..
+            } => Some((from, to, reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn next_transition(events: &mut EventStream) -> (S, S, R) {
+    match next_matching(events, |e| matches!(e, Event::BreakerTransition { .. })).await {
+        Event::BreakerTransition {
+            from, to, reason, ..
+        } => (from, to, reason),
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn opens_exactly_at_the_failure_rate_threshold() {
+    let (rt, b, mut ev) = spawn(
+        "br-fail-at",
+        count_window(10)
+            .failure_rate_threshold(50.0)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    for _ in 0..5 {
+        assert!(matches!(fail(&b).await, Err(CallError::Inner("boom"))));
+    }
+    for _ in 0..4 {
+        ok(&b).await.expect("closed");
+    }
+    // 9 calls: below minimum_calls, even at 55 % failures
+    assert_eq!(b.state(), S::Closed);
+    ok(&b).await.expect("the 10th call runs");
+    // 5 of 10 = 50 %: at the threshold
+    assert_eq!(b.state(), S::Open);
+    assert_eq!(
+        transitions(&mut ev),
+        vec![(S::Closed, S::Open, R::FailureRate)]
+    );
+    let r = ok(&b).await;
+    assert!(
+        matches!(r, Err(CallError::CircuitOpen { retry_after: Some(d), .. }) if d == 10 * SEC),
+        "{r:?}"
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn stays_closed_one_call_below_the_threshold_and_below_minimum_calls() {
+    let (rt, b, mut ev) = spawn(
+        "br-fail-below",
+        count_window(10)
+            .failure_rate_threshold(50.0)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    for _ in 0..4 {
+        let _ = fail(&b).await;
+    }
+    for _ in 0..6 {
+        ok(&b).await.expect("closed");
+    }
+    assert_eq!(b.state(), S::Closed);
+    let m = b.metrics();
+    assert_eq!((m.calls, m.failed, m.failure_rate), (10, 4, 40.0));
+    assert!(transitions(&mut ev).is_empty());
+
+    // minimum_calls 5 with 4 failures of 4: no trip until the 5th call
+    let (_, b2, _) = (
+        (),
+        rt.breaker(
+            "br-min-calls",
+            BreakerConfig::builder()
+                .sliding_window(SlidingWindow::Count(10))
+                .minimum_calls(5)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap(),
+        (),
+    );
+    for _ in 0..4 {
+        let _ = fail(&b2).await;
+    }
+    assert_eq!(b2.state(), S::Closed);
+    let _ = fail(&b2).await;
+    assert_eq!(b2.state(), S::Open);
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn opens_at_the_slow_call_rate_threshold() {
+    let config = count_window(4)
+        .slow_call_duration(SEC)
+        .slow_call_rate_threshold(50.0)
+        .build()
+        .unwrap();
+    let (rt, b, mut ev) = spawn("br-slow", config).await;
+    // tokio timers tick in whole milliseconds: 1 ms short of slow
+    slow(&b, SEC - MS).await.expect("just short of slow");
+    slow(&b, SEC).await.expect("exactly slow");
+    ok(&b).await.unwrap();
+    assert_eq!(b.state(), S::Closed);
+    assert_eq!(b.metrics().slow, 1);
+    slow(&b, 2 * SEC).await.expect("slow");
+    // 2 slow of 4 = 50 %
+    assert_eq!(b.state(), S::Open);
+    assert_eq!(
+        transitions(&mut ev),
+        vec![(S::Closed, S::Open, R::SlowCallRate)]
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_to_half_open_by_the_timer_then_closed_when_probes_succeed() {
+    let (rt, b, mut ev) = spawn("br-cycle", count_window(2).build().unwrap()).await;
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Closed, S::Open, R::FailureRate)
+    );
+
+    tokio::time::advance(10 * SEC - Duration::from_nanos(1)).await;
+    settle().await;
+    assert_eq!(b.state(), S::Open);
+    let r = ok(&b).await;
+    assert!(
+        matches!(r, Err(CallError::CircuitOpen { retry_after: Some(d), .. }) if d == Duration::from_nanos(1))
+    );
+    tokio::time::advance(Duration::from_nanos(1)).await;
+    // the actor's timer moves the breaker without any traffic
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Open, S::HalfOpen, R::Timer)
+    );
+    assert_eq!(b.metrics().half_open_probes_left, 2);
+
+    ok(&b).await.expect("probe 1");
+    assert_eq!(b.state(), S::HalfOpen);
+    ok(&b).await.expect("probe 2");
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::HalfOpen, S::Closed, R::ProbesSucceeded)
+    );
+    let m = b.metrics();
+    assert_eq!((m.state, m.calls, m.consecutive_trips), (S::Closed, 0, 0));
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn half_open_reopens_on_probe_failures_and_rejects_past_its_permits() {
+    let (rt, b, mut ev) = spawn(
+        "br-probe-fail",
+        count_window(2)
+            .failure_rate_threshold(50.0)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    tokio::time::advance(10 * SEC).await;
+    settle().await;
+    assert_eq!(b.state(), S::HalfOpen);
+    // two probes in flight use both permits: a third call is rejected
+    let p1 = tokio::spawn({
+        let b = b.clone();
+        async move { slow(&b, SEC).await }
+    });
+    let p2 = tokio::spawn({
+        let b = b.clone();
+        async move {
+            b.execute(|| async {
+                tokio::time::sleep(SEC).await;
+                Err::<(), _>("boom")
+            })
+            .await
+        }
+    });
+    settle().await;
+    assert_eq!(b.metrics().half_open_probes_left, 0);
+    assert!(matches!(
+        ok(&b).await,
+        Err(CallError::CircuitOpen {
+            retry_after: None,
+            ..
+        })
+    ));
+    p1.await.unwrap().expect("probe ok");
+    assert!(p2.await.unwrap().is_err());
+    // 1 failure of 2 probes = 50 %: open again
+    assert_eq!(b.state(), S::Open);
+    assert_eq!(
+        transitions(&mut ev),
+        vec![
+            (S::Closed, S::Open, R::FailureRate),
+            (S::Open, S::HalfOpen, R::Timer),
+            (S::HalfOpen, S::Open, R::ProbeFailed)
+        ]
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_wait_in_half_open_reopens_when_probes_never_decide() {
+    let config = count_window(2)
+        .max_wait_in_half_open(5 * SEC)
+        .build()
+        .unwrap();
+    let (rt, b, mut ev) = spawn("br-ho-wait", config).await;
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    tokio::time::advance(10 * SEC).await;
+    assert_eq!(next_transition(&mut ev).await.1, S::Open);
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Open, S::HalfOpen, R::Timer)
+    );
+    tokio::time::advance(5 * SEC).await;
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::HalfOpen, S::Open, R::HalfOpenTimeout)
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn time_window_forgets_outcomes_older_than_the_window() {
+    let config = BreakerConfig::builder()
+        .sliding_window(SlidingWindow::Time(10 * SEC))
+        .minimum_calls(4)
+        .failure_rate_threshold(50.0)
+        .build()
+        .unwrap();
+    let (rt, b, _ev) = spawn("br-time", config).await;
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    tokio::time::advance(10 * SEC).await;
+    // the two failures left the window: 2 more failures make 2 calls, not 4
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    assert_eq!(b.state(), S::Closed);
+    assert_eq!(b.metrics().calls, 2);
+    ok(&b).await.unwrap();
+    ok(&b).await.unwrap();
+    // 2 failures of 4 = 50 %
+    assert_eq!(b.state(), S::Open);
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn manual_states_and_reset() {
+    let (rt, b, mut ev) = spawn("br-manual", count_window(2).build().unwrap()).await;
+    b.force_open().await;
+    assert!(matches!(
+        ok(&b).await,
+        Err(CallError::CircuitOpen {
+            retry_after: None,
+            ..
+        })
+    ));
+    tokio::time::advance(3600 * SEC).await;
+    assert_eq!(b.state(), S::ForcedOpen, "no timer leaves forced open");
+
+    b.disable().await;
+    for _ in 0..10 {
+        let _ = fail(&b).await;
+    }
+    assert_eq!(
+        (b.state(), b.metrics().calls),
+        (S::Disabled, 0),
+        "disabled records nothing"
+    );
+
+    b.metrics_only().await;
+    for _ in 0..10 {
+        let _ = fail(&b).await;
+    }
+    let m = b.metrics();
+    assert_eq!(
+        (m.state, m.calls, m.failure_rate),
+        (S::MetricsOnly, 2, 100.0),
+        "records, never opens"
+    );
+
+    b.reset().await;
+    assert_eq!((b.state(), b.metrics().calls), (S::Closed, 0));
+    let manual: Vec<_> = transitions(&mut ev)
+        .into_iter()
+        .map(|(f, t, r)| (f, t, r == R::Manual))
+        .collect();
+    assert_eq!(
+        manual,
+        vec![
+            (S::Closed, S::ForcedOpen, true),
+            (S::ForcedOpen, S::Disabled, true),
+            (S::Disabled, S::MetricsOnly, true),
+            (S::MetricsOnly, S::Closed, true)
+        ]
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconfiguration_keeps_the_window_and_refuses_a_new_shape() {
+    let (rt, b, mut ev) = spawn(
+        "br-reconf",
+        count_window(4)
+            .failure_rate_threshold(80.0)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    ok(&b).await.unwrap();
+    b.reconfigure(
+        b.config()
+            .to_builder()
+            .failure_rate_threshold(50.0)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .expect("reconfigure");
+    assert!(matches!(
+        next_matching(&mut ev, |e| matches!(e, Event::Reconfigured { .. })).await,
+        Event::Reconfigured { .. }
+    ));
+    assert_eq!(b.metrics().calls, 3, "the window is kept");
+    ok(&b).await.unwrap();
+    // 2 of 4 = 50 % under the new threshold
+    assert_eq!(b.state(), S::Open);
+    let e = b
+        .reconfigure(
+            b.config()
+                .to_builder()
+                .sliding_window(SlidingWindow::Count(8))
+                .build()
+                .unwrap(),
+        )
+        .await
+        .expect_err("shape change");
+    assert!(
+        matches!(e, ControlError::Config(ref c) if c.field == "sliding_window"),
+        "{e}"
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelled_or_panicking_probes_give_their_slot_back_and_are_not_failures() {
+    let (rt, b, _ev) = spawn("br-cancel", count_window(2).build().unwrap()).await;
+    // closed: a cancelled call is not a failure
+    let cancelled = tokio::time::timeout(MS, b.execute(|| pending::<Result<(), ()>>())).await;
+    assert!(cancelled.is_err());
+    assert_eq!(b.metrics().calls, 0);
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    tokio::time::advance(10 * SEC).await;
+    settle().await;
+    assert_eq!(b.state(), S::HalfOpen);
+
+    let cancelled = tokio::time::timeout(MS, b.execute(|| pending::<Result<(), ()>>())).await;
+    assert!(cancelled.is_err());
+    assert_eq!(b.metrics().half_open_probes_left, 2);
+    let panicked = tokio::spawn({
+        let b = b.clone();
+        async move { b.execute(|| async { panic!("user bug") }).await as Result<(), CallError<()>> }
+    })
+    .await;
+    assert!(panicked.expect_err("panicked").is_panic());
+    assert_eq!(b.metrics().half_open_probes_left, 2);
+    assert_eq!(b.state(), S::HalfOpen);
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn killed_while_open_the_restarted_actor_still_goes_half_open_on_time() {
+    let (rt, b, mut ev) = spawn("br-kill-open", count_window(2).build().unwrap()).await;
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    tokio::time::advance(4 * SEC).await;
+    palisade::ractor::registry::where_is("palisade.breaker.br-kill-open")
+        .expect("running")
+        .kill();
+    next_matching(&mut ev, |e| matches!(e, Event::ActorRestarted { .. })).await;
+    assert_eq!(b.state(), S::Open);
+    tokio::time::advance(6 * SEC - Duration::from_nanos(1)).await;
+    settle().await;
+    assert_eq!(b.state(), S::Open);
+    tokio::time::advance(Duration::from_nanos(1)).await;
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Open, S::HalfOpen, R::Timer)
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn hanging_calls_count_as_slow_while_they_hang_and_trip_the_breaker() {
+    let config = BreakerConfig::builder()
+        .sliding_window(SlidingWindow::Count(3))
+        .minimum_calls(3)
+        .slow_call_duration(8 * SEC)
+        .slow_call_rate_threshold(60.0)
+        .build()
+        .unwrap();
+    let (rt, b, mut ev) = spawn("br-hang", config).await;
+    let start = tokio::time::Instant::now();
+    ok(&b).await.unwrap();
+    let hangs: Vec<_> = (0..2)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move { b.execute(|| pending::<Result<(), ()>>()).await })
+        })
+        .collect();
+    settle().await;
+    assert_eq!(b.state(), S::Closed);
+    // detected at the end of the calls' start epoch (1/8 of slow_call_duration) plus
+    // slow_call_duration: 1 s + 8 s
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Closed, S::Open, R::SlowCallRate)
+    );
+    assert_eq!(start.elapsed(), 9 * SEC);
+    assert!(
+        hangs.iter().all(|h| !h.is_finished()),
+        "still hanging when the breaker opened"
+    );
+    let m = b.metrics();
+    assert_eq!(m.state, S::Open);
+    for h in hangs {
+        h.abort();
+    }
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn classifiers_decide_what_counts() {
+    #[derive(Debug)]
+    struct NotFound;
+    let config = count_window(2)
+        .classifier(|e| {
+            if e.downcast_ref::<NotFound>().is_some() {
+                ErrorClass::Success
+            } else if e.downcast_ref::<std::io::Error>().is_some() {
+                ErrorClass::Ignored
+            } else {
+                ErrorClass::Failure
+            }
+        })
+        .build()
+        .unwrap();
+    let (rt, b, _ev) = spawn("br-classify", config).await;
+    for _ in 0..4 {
+        let _ = b.execute(|| async { Err::<(), _>(NotFound) }).await;
+    }
+    assert_eq!(
+        (b.state(), b.metrics().failed, b.metrics().calls),
+        (S::Closed, 0, 2)
+    );
+    b.reset().await;
+    let _ = b
+        .execute(|| async { Err::<(), _>(std::io::Error::other("x")) })
+        .await;
+    assert_eq!(b.metrics().calls, 0, "ignored");
+    // per call: this call's error counts as a success whatever the config says
+    let _ = b
+        .execute_classified(|| async { Err::<(), _>("fine") }, |_| ErrorClass::Success)
+        .await;
+    let _ = b
+        .execute_classified(|| async { Err::<(), _>("bad") }, |_| ErrorClass::Failure)
+        .await;
+    let m = b.metrics();
+    assert_eq!((m.calls, m.failed), (2, 1));
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_duration_grows_on_consecutive_trips() {
+    let config = count_window(1)
+        .wait_in_open(SEC)
+        .open_backoff(2.0, 3 * SEC)
+        .half_open_permits(1)
+        .build()
+        .unwrap();
+    let (rt, b, _ev) = spawn("br-backoff", config).await;
+    let _ = fail(&b).await;
+    let mut waits = vec![];
+    for _ in 0..3 {
+        match ok(&b).await {
+            Err(CallError::CircuitOpen {
+                retry_after: Some(d),
+                ..
+            }) => waits.push(d),
+            other => panic!("{other:?}"),
+        }
+        tokio::time::advance(waits[waits.len() - 1]).await;
+        settle().await;
+        let _ = fail(&b).await; // the probe fails: open again, longer
+    }
+    assert_eq!(waits, vec![SEC, 2 * SEC, 3 * SEC]);
+    rt.shutdown().await;
+}
