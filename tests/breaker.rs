@@ -1,4 +1,5 @@
 //! Circuit breaker scenarios on paused time, through the public API.
+#![allow(clippy::unwrap_used)]
 #![cfg(feature = "test-util")]
 
 mod common;
@@ -412,7 +413,7 @@ async fn reconfiguration_keeps_the_window_and_refuses_a_new_shape() {
 async fn cancelled_or_panicking_probes_give_their_slot_back_and_are_not_failures() {
     let (rt, b, _ev) = spawn("br-cancel", count_window(2).build().unwrap()).await;
     // closed: a cancelled call is not a failure
-    let cancelled = tokio::time::timeout(MS, b.execute(|| pending::<Result<(), ()>>())).await;
+    let cancelled = tokio::time::timeout(MS, b.execute(pending::<Result<(), ()>>)).await;
     assert!(cancelled.is_err());
     assert_eq!(b.metrics().calls, 0);
     let _ = fail(&b).await;
@@ -421,7 +422,7 @@ async fn cancelled_or_panicking_probes_give_their_slot_back_and_are_not_failures
     settle().await;
     assert_eq!(b.state(), S::HalfOpen);
 
-    let cancelled = tokio::time::timeout(MS, b.execute(|| pending::<Result<(), ()>>())).await;
+    let cancelled = tokio::time::timeout(MS, b.execute(pending::<Result<(), ()>>)).await;
     assert!(cancelled.is_err());
     assert_eq!(b.metrics().half_open_probes_left, 2);
     let panicked = tokio::spawn({
@@ -472,7 +473,7 @@ async fn hanging_calls_count_as_slow_while_they_hang_and_trip_the_breaker() {
     let hangs: Vec<_> = (0..2)
         .map(|_| {
             let b = b.clone();
-            tokio::spawn(async move { b.execute(|| pending::<Result<(), ()>>()).await })
+            tokio::spawn(async move { b.execute(pending::<Result<(), ()>>).await })
         })
         .collect();
     settle().await;

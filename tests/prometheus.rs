@@ -1,4 +1,5 @@
 //! A real Prometheus scrape over HTTP on 127.0.0.1. Its own test binary: the global
+#![allow(clippy::unwrap_used)]
 //! `metrics` recorder can be installed once per process.
 
 use std::time::Duration;

@@ -1,0 +1,127 @@
+//! Circuit breaker `execute` in the closed state against a bare call, failsafe-rs and
+//! tower-resilience's circuit breaker, in one run; and 2 threads on one breaker.
+//!
+//! `cargo bench --bench breaker`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use failsafe::futures::CircuitBreaker as _;
+use palisade::{BreakerConfig, Runtime, SlidingWindow};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[inline(never)]
+async fn call(x: u64) -> Result<u64, std::io::Error> {
+    Ok(black_box(x))
+}
+
+fn closed_state(c: &mut Criterion) {
+    let rt = current_thread();
+    let breaker = rt.block_on(async {
+        let prt = Runtime::start().await.expect("palisade runtime");
+        prt.breaker(
+            "bench",
+            BreakerConfig::builder()
+                .sliding_window(SlidingWindow::Count(100))
+                .build()
+                .expect("config"),
+        )
+        .await
+        .expect("breaker")
+    });
+    let failsafe = failsafe::Config::new().build();
+    let tower_cb = ServiceBuilder::new()
+        .layer(
+            tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+                .failure_rate_threshold(0.5)
+                .sliding_window_size(100)
+                .build()
+                .expect("tower-resilience config"),
+        )
+        .service(tower::service_fn(call));
+
+    let mut g = c.benchmark_group("breaker_closed");
+    g.bench_function("bare_call", |b| b.to_async(&rt).iter(|| call(black_box(1))));
+    g.bench_function("palisade", |b| {
+        b.to_async(&rt)
+            .iter(|| breaker.execute(|| call(black_box(1))))
+    });
+    g.bench_function("failsafe", |b| {
+        b.to_async(&rt).iter(|| failsafe.call(call(black_box(1))))
+    });
+    g.bench_function("tower_resilience", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let mut svc = tower_cb.clone();
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(
+                        svc.ready()
+                            .await
+                            .expect("ready")
+                            .call(black_box(1))
+                            .await
+                            .ok(),
+                    );
+                }
+                start.elapsed()
+            }
+        })
+    });
+    g.finish();
+
+    // 2 threads on one breaker: wall time per call with both threads calling.
+    let mut g = c.benchmark_group("breaker_closed_2_threads");
+    g.bench_function("palisade", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    let breaker = breaker.clone();
+                    s.spawn(move || {
+                        current_thread().block_on(async {
+                            for _ in 0..iters / 2 {
+                                black_box(breaker.execute(|| call(1)).await.ok());
+                            }
+                        })
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    g.bench_function("failsafe", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    let failsafe = failsafe.clone();
+                    s.spawn(move || {
+                        current_thread().block_on(async {
+                            for _ in 0..iters / 2 {
+                                black_box(failsafe.call(call(1)).await.ok());
+                            }
+                        })
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = closed_state
+}
+criterion_main!(benches);

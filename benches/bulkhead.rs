@@ -1,0 +1,126 @@
+//! Uncontended bulkhead `execute` against tokio's `Semaphore` (`try_acquire` around the call)
+//! and tower's `ConcurrencyLimit`, in one run; and 2 threads on one bulkhead.
+//!
+//! `cargo bench --bench bulkhead`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use palisade::{BulkheadConfig, Runtime};
+use tokio::sync::Semaphore;
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[inline(never)]
+async fn call(x: u64) -> Result<u64, std::io::Error> {
+    Ok(black_box(x))
+}
+
+async fn with_semaphore(sem: &Semaphore) -> Result<u64, std::io::Error> {
+    let _permit = sem.try_acquire().expect("uncontended");
+    call(black_box(1)).await
+}
+
+fn uncontended(c: &mut Criterion) {
+    let rt = current_thread();
+    let bulkhead = rt.block_on(async {
+        let prt = Runtime::start().await.expect("palisade runtime");
+        prt.bulkhead(
+            "bench",
+            BulkheadConfig::builder()
+                .max_concurrent(64)
+                .build()
+                .expect("config"),
+        )
+        .await
+        .expect("bulkhead")
+    });
+    let sem = Arc::new(Semaphore::new(64));
+    let limited = ServiceBuilder::new()
+        .concurrency_limit(64)
+        .service(tower::service_fn(call));
+
+    let mut g = c.benchmark_group("bulkhead_uncontended");
+    g.bench_function("bare_call", |b| b.to_async(&rt).iter(|| call(black_box(1))));
+    g.bench_function("tokio_semaphore", |b| {
+        b.to_async(&rt).iter(|| with_semaphore(&sem))
+    });
+    g.bench_function("palisade", |b| {
+        b.to_async(&rt)
+            .iter(|| bulkhead.execute(|| call(black_box(1))))
+    });
+    g.bench_function("tower_concurrency_limit", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let mut svc = limited.clone();
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(
+                        svc.ready()
+                            .await
+                            .expect("ready")
+                            .call(black_box(1))
+                            .await
+                            .ok(),
+                    );
+                }
+                start.elapsed()
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("bulkhead_2_threads");
+    g.bench_function("palisade", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    let bulkhead = bulkhead.clone();
+                    s.spawn(move || {
+                        current_thread().block_on(async {
+                            for _ in 0..iters / 2 {
+                                black_box(bulkhead.execute(|| call(1)).await.ok());
+                            }
+                        })
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    g.bench_function("tokio_semaphore", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    let sem = Arc::clone(&sem);
+                    s.spawn(move || {
+                        current_thread().block_on(async {
+                            for _ in 0..iters / 2 {
+                                black_box(with_semaphore(&sem).await.ok());
+                            }
+                        })
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = uncontended
+}
+criterion_main!(benches);
