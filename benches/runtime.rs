@@ -47,7 +47,9 @@ fn restart(c: &mut Criterion) {
                 // Bounded wait: 1 s at most per restart.
                 loop {
                     if let Some(new) = where_is("palisade.bulkhead.bench-restart") {
-                        if new.get_id() != id {
+                        if new.get_id() != id
+                            && new.get_status() == palisade::ractor::ActorStatus::Running
+                        {
                             break;
                         }
                     }

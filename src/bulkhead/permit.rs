@@ -1,7 +1,5 @@
 //! The RAII permit: taking and giving back a bulkhead slot.
 
-use std::sync::atomic::Ordering;
-
 use super::state::BulkheadShared;
 
 /// A bulkhead permit. The slot is given back when the permit is dropped: when the call
@@ -16,16 +14,16 @@ pub struct BulkheadPermit<'a> {
 impl<'a> BulkheadPermit<'a> {
     /// Wraps a permit already taken from the semaphore (and forgotten there).
     pub(super) fn new(shared: &'a BulkheadShared) -> Self {
-        let now = shared.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
-        shared.in_flight_gauge.set(f64::from(now));
+        shared.in_flight_gauge.set(f64::from(shared.in_flight()));
         Self { shared }
     }
 }
 
 impl Drop for BulkheadPermit<'_> {
     fn drop(&mut self) {
-        let now = self.shared.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
-        self.shared.in_flight_gauge.set(f64::from(now));
         self.shared.give_back_one();
+        self.shared
+            .in_flight_gauge
+            .set(f64::from(self.shared.in_flight()));
     }
 }

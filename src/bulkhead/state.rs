@@ -24,7 +24,6 @@ pub(crate) struct BulkheadShared {
     /// Fair (FIFO) semaphore. Permits taken from it are `forget`-ed and given back by
     /// [`BulkheadPermit`]'s drop, so a permit needs no borrow of the semaphore's guard type.
     semaphore: Semaphore,
-    pub(super) in_flight: CachePadded<AtomicU32>,
     waiting: CachePadded<AtomicU32>,
     max_concurrent: AtomicU32,
     max_wait_nanos: AtomicU64,
@@ -46,7 +45,6 @@ impl BulkheadShared {
         });
         Self {
             semaphore: Semaphore::new(config.max_concurrent as usize),
-            in_flight: CachePadded::new(AtomicU32::new(0)),
             waiting: CachePadded::new(AtomicU32::new(0)),
             max_concurrent: AtomicU32::new(config.max_concurrent),
             max_wait_nanos: AtomicU64::new(duration_nanos(config.max_wait)),
@@ -162,6 +160,15 @@ impl BulkheadShared {
         }
     }
 
+    /// Calls holding a permit: every permit in circulation (the limit plus those a shrink
+    /// will retire) that is not free. No counter of its own, so the hot path pays nothing.
+    pub(super) fn in_flight(&self) -> u32 {
+        let circulating = u64::from(self.max_concurrent.load(Ordering::Acquire))
+            + u64::from(self.debt.load(Ordering::Acquire));
+        let free = self.semaphore.available_permits() as u64;
+        u32::try_from(circulating.saturating_sub(free)).unwrap_or(u32::MAX)
+    }
+
     pub(super) fn config(&self) -> BulkheadConfig {
         BulkheadConfig {
             max_concurrent: self.max_concurrent.load(Ordering::Acquire),
@@ -172,7 +179,7 @@ impl BulkheadShared {
 
     pub(super) fn status(&self) -> BulkheadStatus {
         BulkheadStatus {
-            in_flight: self.in_flight.load(Ordering::Acquire),
+            in_flight: self.in_flight(),
             available: u32::try_from(self.semaphore.available_permits()).unwrap_or(u32::MAX),
             waiting: self.waiting.load(Ordering::Acquire),
             max_concurrent: self.max_concurrent.load(Ordering::Acquire),

@@ -26,6 +26,9 @@ use crate::telemetry::{metrics as m, Event, Kind, Telemetry};
 use child::ChildSpec;
 use intensity::RestartWindow;
 
+/// Respawn attempts for one exit before the child is left down.
+const MAX_SPAWN_TRIES: u32 = 8;
+
 /// How long `shutdown` waits for one child to stop before it moves on.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -118,26 +121,36 @@ impl SupervisorState {
             ("kind", kind.as_str().to_owned()),
             ("name", name.to_string()),
         ];
-        if !child.restarts.allow(Instant::now(), max_restarts, window) {
-            self.degrade(index);
-            return;
-        }
-        let restarts = self.children[index].restarts.count();
-        match self.start_child(index, myself).await {
-            Ok(()) => {
-                metrics::counter!(m::ACTOR_RESTARTS, &labels).increment(1);
-                self.telemetry.emit(Event::ActorRestarted {
-                    name,
-                    kind,
-                    restarts,
-                    cause: cause.into(),
-                });
+        let mut cause = cause;
+        // A respawn that fails (the new actor died while starting, say) counts as one more
+        // exit; a bounded number of tries keeps a child that can never start from spinning
+        // even when the intensity allows endless restarts.
+        for _ in 0..MAX_SPAWN_TRIES {
+            if !self.children[index]
+                .restarts
+                .allow(Instant::now(), max_restarts, window)
+            {
+                break;
             }
-            Err(e) => {
-                tracing::error!(target: "palisade::supervisor", %kind, %name, error = %e, "restart failed");
-                self.degrade(index);
+            let restarts = self.children[index].restarts.count();
+            match self.start_child(index, myself).await {
+                Ok(()) => {
+                    metrics::counter!(m::ACTOR_RESTARTS, &labels).increment(1);
+                    self.telemetry.emit(Event::ActorRestarted {
+                        name,
+                        kind,
+                        restarts,
+                        cause: cause.into(),
+                    });
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(target: "palisade::supervisor", %kind, %name, error = %e, "restart failed; trying again");
+                    cause = format!("restart failed: {e}");
+                }
             }
         }
+        self.degrade(index);
     }
 
     fn degrade(&mut self, index: usize) {
