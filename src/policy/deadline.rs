@@ -71,7 +71,11 @@ pub struct HeaderError {
 /// # }
 /// ```
 pub async fn within<F: Future>(budget: Duration, fut: F) -> Result<F::Output, DeadlineExceeded> {
-    let scope = narrowed(budget);
+    run_in(narrowed(budget), fut).await
+}
+
+/// Runs `fut` inside `scope`, dropping it when the scope's deadline passes.
+async fn run_in<F: Future>(scope: Scope, fut: F) -> Result<F::Output, DeadlineExceeded> {
     SCOPE
         .scope(scope, async move {
             tokio::time::timeout_at(scope.deadline, fut)
@@ -125,17 +129,7 @@ pub fn propagate<F: Future>(fut: F) -> impl Future<Output = Result<F::Output, De
     let scope = SCOPE.try_with(|s| *s).ok();
     async move {
         match scope {
-            Some(scope) => {
-                SCOPE
-                    .scope(scope, async move {
-                        tokio::time::timeout_at(scope.deadline, fut)
-                            .await
-                            .map_err(|_| DeadlineExceeded {
-                                budget: scope.budget,
-                            })
-                    })
-                    .await
-            }
+            Some(scope) => run_in(scope, fut).await,
             None => Ok(fut.await),
         }
     }
