@@ -11,12 +11,8 @@ use failsafe::futures::CircuitBreaker as _;
 use palisade::{BreakerConfig, Runtime, SlidingWindow};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+mod support;
+use support::{current_thread, two_threads};
 
 #[inline(never)]
 async fn call(x: u64) -> Result<u64, std::io::Error> {
@@ -82,38 +78,24 @@ fn closed_state(c: &mut Criterion) {
     let mut g = c.benchmark_group("breaker_closed_2_threads");
     g.bench_function("palisade", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..2 {
+            two_threads(iters, || {
+                let breaker = breaker.clone();
+                move || {
                     let breaker = breaker.clone();
-                    s.spawn(move || {
-                        current_thread().block_on(async {
-                            for _ in 0..iters / 2 {
-                                black_box(breaker.execute(|| call(1)).await.ok());
-                            }
-                        })
-                    });
+                    async move { breaker.execute(|| call(1)).await.ok() }
                 }
-            });
-            start.elapsed()
+            })
         })
     });
     g.bench_function("failsafe", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..2 {
+            two_threads(iters, || {
+                let failsafe = failsafe.clone();
+                move || {
                     let failsafe = failsafe.clone();
-                    s.spawn(move || {
-                        current_thread().block_on(async {
-                            for _ in 0..iters / 2 {
-                                black_box(failsafe.call(call(1)).await.ok());
-                            }
-                        })
-                    });
+                    async move { failsafe.call(call(1)).await.ok() }
                 }
-            });
-            start.elapsed()
+            })
         })
     });
     g.finish();

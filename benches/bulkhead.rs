@@ -12,12 +12,8 @@ use palisade::{BulkheadConfig, Runtime};
 use tokio::sync::Semaphore;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+mod support;
+use support::{current_thread, two_threads};
 
 #[inline(never)]
 async fn call(x: u64) -> Result<u64, std::io::Error> {
@@ -81,38 +77,24 @@ fn uncontended(c: &mut Criterion) {
     let mut g = c.benchmark_group("bulkhead_2_threads");
     g.bench_function("palisade", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..2 {
+            two_threads(iters, || {
+                let bulkhead = bulkhead.clone();
+                move || {
                     let bulkhead = bulkhead.clone();
-                    s.spawn(move || {
-                        current_thread().block_on(async {
-                            for _ in 0..iters / 2 {
-                                black_box(bulkhead.execute(|| call(1)).await.ok());
-                            }
-                        })
-                    });
+                    async move { bulkhead.execute(|| call(1)).await.ok() }
                 }
-            });
-            start.elapsed()
+            })
         })
     });
     g.bench_function("tokio_semaphore", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..2 {
-                    let sem = Arc::clone(&sem);
-                    s.spawn(move || {
-                        current_thread().block_on(async {
-                            for _ in 0..iters / 2 {
-                                black_box(with_semaphore(&sem).await.ok());
-                            }
-                        })
-                    });
+            two_threads(iters, || {
+                let sem = Arc::clone(&sem);
+                move || {
+                    let sem = sem.clone();
+                    async move { with_semaphore(&sem).await.ok() }
                 }
-            });
-            start.elapsed()
+            })
         })
     });
     g.finish();

@@ -220,7 +220,8 @@ impl Runtime {
     }
 
     fn register<R>(&self, f: impl FnOnce(&mut Registry) -> R) {
-        f(&mut self.registry());
+        // The previous entry (always `None`: `admit` refused taken names) is dropped.
+        let _ = f(&mut self.registry());
     }
 
     /// Validates a name and refuses a taken one or a shut-down runtime.

@@ -2,7 +2,7 @@
 //! and cached metric handles. `execute` reads and writes only this; transitions take a small
 //! lock that the hot path never touches.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -89,8 +89,6 @@ pub(crate) struct BreakerShared {
     calls: [Counter; 7],
     duration: Histogram,
     state_gauge: Gauge,
-    /// Set by the hot path when the actor must look again (new in-flight epoch, transition).
-    pub(crate) dirty: AtomicBool,
 }
 
 /// What `admit` hands a call: where to record its outcome.
@@ -146,7 +144,6 @@ impl BreakerShared {
             calls,
             duration: metrics::histogram!(m::CALL_DURATION, &label),
             state_gauge: metrics::gauge!(m::BREAKER_STATE, &label),
-            dirty: AtomicBool::new(false),
             name,
         };
         shared.state_gauge.set(0.0);
@@ -417,7 +414,6 @@ impl BreakerShared {
             to,
             reason,
         });
-        self.dirty.store(true, Ordering::Release);
         self.slot.nudge();
         true
     }
@@ -437,7 +433,6 @@ impl BreakerShared {
 
     /// The actor's periodic work: timers and slow in-flight calls. Returns when to run again.
     pub(crate) fn upkeep(&self) -> Option<Duration> {
-        self.dirty.store(false, Ordering::Release);
         loop {
             let word = self.word.load(Ordering::Acquire);
             let (state, _) = unpack(word);
