@@ -51,6 +51,8 @@ pub enum BulkheadRejected {
         name: Arc<str>,
         /// The queue's bound.
         max_queue: u32,
+        /// The concurrency limit when the call was rejected.
+        max_concurrent: u32,
     },
     /// The task's deadline ran out before a permit came free.
     #[error("deadline exceeded while waiting for bulkhead `{name}`")]
@@ -74,9 +76,13 @@ impl<E> From<BulkheadRejected> for CallError<E> {
                 max_concurrent,
                 waited,
             },
-            BulkheadRejected::QueueFull { name, max_queue: _ } => CallError::BulkheadFull {
+            BulkheadRejected::QueueFull {
                 name,
-                max_concurrent: 0,
+                max_concurrent,
+                ..
+            } => CallError::BulkheadFull {
+                name,
+                max_concurrent,
                 waited: Duration::ZERO,
             },
             BulkheadRejected::DeadlineExceeded { budget, .. } => {

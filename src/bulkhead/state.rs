@@ -147,6 +147,7 @@ impl BulkheadShared {
             RejectReason::QueueFull => BulkheadRejected::QueueFull {
                 name,
                 max_queue: self.max_queue.load(Ordering::Relaxed),
+                max_concurrent,
             },
             RejectReason::Deadline => BulkheadRejected::DeadlineExceeded {
                 name,
