@@ -343,8 +343,10 @@ impl BreakerShared {
         f64::from_bits(self.hot.slow_threshold.load(Ordering::Relaxed))
     }
 
+    #[inline]
     fn maybe_trip(&self, word: u64, totals: Totals) {
-        if totals.calls < self.hot.minimum_calls.load(Ordering::Relaxed) {
+        // No failure and no slow call: no rate can reach a threshold above zero.
+        if (totals.failed == 0 && totals.slow == 0) || totals.calls < self.hot.minimum_calls.load(Ordering::Relaxed) {
             return;
         }
         if totals.failure_rate() >= self.failure_threshold() {

@@ -59,14 +59,14 @@ pub struct HeaderError {
 /// ```
 /// use std::time::Duration;
 /// use palisade::deadline;
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let outer = deadline::within(Duration::from_millis(100), async {
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let inner_left = deadline::within(Duration::from_millis(100), async {
 ///     // an inner scope cannot extend the outer one
 ///     deadline::within(Duration::from_secs(10), async { deadline::remaining() }).await
 /// }).await;
-/// assert_eq!(outer, Ok(Ok(Some(Duration::from_millis(100)))));
+/// assert!(inner_left.unwrap().unwrap().unwrap() <= Duration::from_millis(100));
 ///
-/// let slow = deadline::within(Duration::from_millis(50), tokio::time::sleep(Duration::from_secs(1))).await;
+/// let slow = deadline::within(Duration::from_millis(20), tokio::time::sleep(Duration::from_secs(5))).await;
 /// assert!(slow.is_err());
 /// # }
 /// ```
