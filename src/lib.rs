@@ -57,6 +57,7 @@ pub mod breaker;
 pub mod bulkhead;
 mod clock;
 mod error;
+pub mod limiter;
 pub mod policy;
 mod runtime;
 mod supervisor;
@@ -67,6 +68,9 @@ pub use breaker::{
 };
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadRejected, BulkheadStatus};
 pub use error::{CallError, ConfigError, ControlError, SpawnError, StartError};
+pub use limiter::{
+    Allowed, Denied, KeyedLimiter, KeyedLimiterConfig, Limiter, LimiterConfig, Quota,
+};
 pub use policy::deadline;
 pub use runtime::{Runtime, RuntimeBuilder};
 #[cfg(feature = "test-util")]

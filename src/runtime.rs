@@ -1,7 +1,9 @@
 //! The runtime: a `Clone` handle to the root supervisor, the typed registry of handles and
 //! the event bus.
 
+use std::any::Any;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,6 +13,7 @@ use ractor::{Actor, ActorRef};
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::error::{ConfigError, SpawnError, StartError};
+use crate::limiter::{KeyedLimiter, KeyedLimiterConfig, Limiter, LimiterConfig};
 use crate::supervisor::child::{ChildSpec, Primitive, PrimitiveSpec};
 use crate::supervisor::{Intensity, Supervisor, SupervisorMsg};
 use crate::telemetry::{EventStream, Kind, Telemetry};
@@ -47,6 +50,8 @@ struct Inner {
 #[derive(Debug, Default)]
 struct Registry {
     breakers: HashMap<Arc<str>, Breaker>,
+    limiters: HashMap<Arc<str>, Limiter>,
+    keyed: HashMap<Arc<str>, Box<dyn Any + Send + Sync>>,
     bulkheads: HashMap<Arc<str>, Bulkhead>,
 }
 
@@ -158,6 +163,44 @@ impl Runtime {
         Ok(breaker)
     }
 
+    /// Spawns a rate limiter with one shared quota (actor `palisade.limiter.<name>`).
+    ///
+    /// # Errors
+    /// [`SpawnError`] as for [`breaker`](Self::breaker); a zero rate or window is refused here.
+    pub async fn limiter(&self, name: &str, config: LimiterConfig) -> Result<Limiter, SpawnError> {
+        let name = self.admit(Kind::Limiter, name, |r, n| {
+            r.limiters.contains_key(n) || r.keyed.contains_key(n)
+        })?;
+        let limiter = Limiter::new(name.clone(), config, self.inner.telemetry.clone())?;
+        self.spawn(limiter.shared()).await?;
+        self.register(|r| r.limiters.insert(name, limiter.clone()));
+        Ok(limiter)
+    }
+
+    /// Spawns a keyed rate limiter: one quota per key (actor `palisade.limiter.<name>`).
+    /// Accepts a [`LimiterConfig`] (same quota for every key) or a [`KeyedLimiterConfig`]
+    /// (per-key quotas, key cap, idle eviction).
+    ///
+    /// # Errors
+    /// [`SpawnError`] as for [`limiter`](Self::limiter).
+    pub async fn keyed_limiter<K>(
+        &self,
+        name: &str,
+        config: impl Into<KeyedLimiterConfig<K>>,
+    ) -> Result<KeyedLimiter<K>, SpawnError>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        let name = self.admit(Kind::Limiter, name, |r, n| {
+            r.limiters.contains_key(n) || r.keyed.contains_key(n)
+        })?;
+        let limiter = KeyedLimiter::new(name.clone(), config.into(), self.inner.telemetry.clone())?;
+        self.spawn(limiter.shared()).await?;
+        let stored = limiter.clone();
+        self.register(|r| r.keyed.insert(name, Box::new(stored)));
+        Ok(limiter)
+    }
+
     /// Spawns a bulkhead (actor `palisade.bulkhead.<name>`).
     ///
     /// # Errors
@@ -177,6 +220,23 @@ impl Runtime {
     /// The breaker spawned under `name`, if any.
     pub fn get_breaker(&self, name: &str) -> Option<Breaker> {
         self.registry().breakers.get(name).cloned()
+    }
+
+    /// The (direct) limiter spawned under `name`, if any.
+    pub fn get_limiter(&self, name: &str) -> Option<Limiter> {
+        self.registry().limiters.get(name).cloned()
+    }
+
+    /// The keyed limiter spawned under `name` with key type `K`, if any.
+    pub fn get_keyed_limiter<K: Hash + Eq + Clone + Send + Sync + 'static>(
+        &self,
+        name: &str,
+    ) -> Option<KeyedLimiter<K>> {
+        self.registry()
+            .keyed
+            .get(name)
+            .and_then(|b| b.downcast_ref::<KeyedLimiter<K>>())
+            .cloned()
     }
 
     /// The bulkhead spawned under `name`, if any.

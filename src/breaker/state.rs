@@ -346,7 +346,9 @@ impl BreakerShared {
     #[inline]
     fn maybe_trip(&self, word: u64, totals: Totals) {
         // No failure and no slow call: no rate can reach a threshold above zero.
-        if (totals.failed == 0 && totals.slow == 0) || totals.calls < self.hot.minimum_calls.load(Ordering::Relaxed) {
+        if (totals.failed == 0 && totals.slow == 0)
+            || totals.calls < self.hot.minimum_calls.load(Ordering::Relaxed)
+        {
             return;
         }
         if totals.failure_rate() >= self.failure_threshold() {

@@ -1,0 +1,428 @@
+//! Quotas and limiter configurations.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::algorithm::Algorithm;
+use super::fixed_window::FixedWindow;
+use super::gcra::Gcra;
+use super::sliding_window::SlidingWindow;
+use super::{leaky_bucket, token_bucket};
+use crate::clock::duration_nanos;
+use crate::error::ConfigError;
+
+/// A rate: `count` units per `period`, with an optional burst (default: `count`).
+///
+/// Constructors accept any value; a zero rate, zero period or zero burst is refused with a
+/// [`ConfigError`] naming the field when the limiter is spawned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Quota {
+    count: u32,
+    period: Duration,
+    burst: Option<u32>,
+}
+
+impl Quota {
+    /// `count` per `period`.
+    pub fn new(count: u32, period: Duration) -> Self {
+        Self {
+            count,
+            period,
+            burst: None,
+        }
+    }
+
+    /// `n` per second.
+    pub fn per_second(n: u32) -> Self {
+        Self::new(n, Duration::from_secs(1))
+    }
+
+    /// `n` per minute.
+    pub fn per_minute(n: u32) -> Self {
+        Self::new(n, Duration::from_secs(60))
+    }
+
+    /// `n` per hour.
+    pub fn per_hour(n: u32) -> Self {
+        Self::new(n, Duration::from_secs(3600))
+    }
+
+    /// Units admitted back to back from a full quota (at least 1).
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// Units per period.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// The burst in force (the count unless set).
+    pub fn burst_size(&self) -> u32 {
+        self.burst.unwrap_or(self.count)
+    }
+
+    /// The emission interval in nanoseconds, checking every value. `field` names the quota
+    /// in errors (`quota`, `refill`).
+    pub(crate) fn interval(&self, field: &'static str) -> Result<u64, ConfigError> {
+        let f = |part| field_name(field, part);
+        if self.count == 0 {
+            return Err(ConfigError::new(
+                f("count"),
+                "the rate must be at least 1 per period",
+            ));
+        }
+        if self.period.is_zero() {
+            return Err(ConfigError::new(f("period"), "must be longer than zero"));
+        }
+        let period = u64::try_from(self.period.as_nanos()).map_err(|_| {
+            ConfigError::new(f("period"), "overflows u64 nanoseconds (about 584 years)")
+        })?;
+        let interval = period / u64::from(self.count);
+        if interval == 0 {
+            return Err(ConfigError::new(
+                f("count"),
+                "more than one unit per nanosecond cannot be timed",
+            ));
+        }
+        let burst = self.burst_size();
+        if burst == 0 {
+            return Err(ConfigError::new(
+                f("burst"),
+                "must be at least 1 (a request needs one unit)",
+            ));
+        }
+        if interval.checked_mul(u64::from(burst)).is_none() {
+            return Err(ConfigError::new(
+                f("burst"),
+                "burst × interval overflows u64 nanoseconds",
+            ));
+        }
+        Ok(interval)
+    }
+}
+
+fn field_name(field: &'static str, part: &'static str) -> &'static str {
+    match (field, part) {
+        ("refill", "count") => "refill.count",
+        ("refill", "period") => "refill.period",
+        ("refill", "burst") => "refill.burst",
+        (_, "count") => "quota.count",
+        (_, "period") => "quota.period",
+        _ => "quota.burst",
+    }
+}
+
+/// Which algorithm a limiter runs, with its parameters as given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LimiterKind {
+    /// GCRA over a quota.
+    Gcra(Quota),
+    /// A token bucket of `capacity` refilled at `refill`'s rate.
+    TokenBucket {
+        /// Tokens the bucket holds.
+        capacity: u32,
+        /// The refill rate.
+        refill: Quota,
+    },
+    /// Sliding window (weighted two-counter estimate).
+    SlidingWindow {
+        /// Requests per window.
+        limit: u32,
+        /// The window.
+        window: Duration,
+    },
+    /// Fixed, aligned windows.
+    FixedWindow {
+        /// Requests per window.
+        limit: u32,
+        /// The window.
+        window: Duration,
+    },
+    /// Leaky bucket as a meter (no burst).
+    LeakyBucket(Quota),
+}
+
+/// A rate limiter's configuration: the algorithm and whether it only reports (shadow mode).
+///
+/// Which to choose:
+///
+/// | algorithm | state per limiter or key | burst | choose it for |
+/// |---|---|---|---|
+/// | `gcra` | 8 bytes | up to `burst` back to back | the default: exact, smooth, tiny |
+/// | `token_bucket` | 8 bytes (stored as GCRA) | up to `capacity` | "N tokens, refilled at R" |
+/// | `sliding_window` | 16 bytes | up to `limit` per window, estimated across windows | "N per minute" quotas users read on a pricing page |
+/// | `fixed_window` | 16 bytes | up to `2·limit` across a window edge | cheapest to explain; resets on the clock |
+/// | `leaky_bucket` | 8 bytes (GCRA, burst 1) | none: requests spaced one interval apart | smoothing output to a fragile backend |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimiterConfig {
+    pub(crate) kind: LimiterKind,
+    pub(crate) shadow: bool,
+}
+
+impl LimiterConfig {
+    fn of(kind: LimiterKind) -> Self {
+        Self {
+            kind,
+            shadow: false,
+        }
+    }
+
+    /// GCRA over `quota`.
+    pub fn gcra(quota: Quota) -> Self {
+        Self::of(LimiterKind::Gcra(quota))
+    }
+
+    /// A token bucket holding `capacity` tokens, refilled at `refill`'s rate.
+    pub fn token_bucket(capacity: u32, refill: Quota) -> Self {
+        Self::of(LimiterKind::TokenBucket { capacity, refill })
+    }
+
+    /// At most about `limit` requests in any sliding `window`.
+    pub fn sliding_window(limit: u32, window: Duration) -> Self {
+        Self::of(LimiterKind::SlidingWindow { limit, window })
+    }
+
+    /// At most `limit` requests per aligned `window`.
+    pub fn fixed_window(limit: u32, window: Duration) -> Self {
+        Self::of(LimiterKind::FixedWindow { limit, window })
+    }
+
+    /// A leaky bucket leaking at `quota`'s rate: no burst.
+    pub fn leaky_bucket(quota: Quota) -> Self {
+        Self::of(LimiterKind::LeakyBucket(quota))
+    }
+
+    /// Shadow mode: decide and report (events, metrics) but never deny, to try a new limit
+    /// on live traffic before enforcing it.
+    pub fn shadow(mut self, on: bool) -> Self {
+        self.shadow = on;
+        self
+    }
+
+    /// The algorithm and its parameters.
+    pub fn kind(&self) -> LimiterKind {
+        self.kind
+    }
+
+    /// `true` in shadow mode.
+    pub fn is_shadow(&self) -> bool {
+        self.shadow
+    }
+
+    /// Checks the values and returns the algorithm's parameters.
+    pub(crate) fn algorithm(&self) -> Result<Algorithm, ConfigError> {
+        Ok(match self.kind {
+            LimiterKind::Gcra(q) => Algorithm::Gcra(Gcra {
+                interval: q.interval("quota")?,
+                burst: q.burst_size(),
+            }),
+            LimiterKind::TokenBucket { capacity, refill } => {
+                Algorithm::Gcra(token_bucket::params(capacity, &refill)?)
+            }
+            LimiterKind::LeakyBucket(q) => Algorithm::Gcra(leaky_bucket::params(&q)?),
+            LimiterKind::SlidingWindow { limit, window } => {
+                let (limit, window) = window_params(limit, window)?;
+                Algorithm::Sliding(SlidingWindow { limit, window })
+            }
+            LimiterKind::FixedWindow { limit, window } => {
+                let (limit, window) = window_params(limit, window)?;
+                Algorithm::Fixed(FixedWindow { limit, window })
+            }
+        })
+    }
+
+    /// The same algorithm over another quota (a keyed limiter's per-key quota): the quota's
+    /// count is the window limit or bucket capacity where the algorithm has one.
+    pub(crate) fn with_quota(&self, q: Quota) -> LimiterConfig {
+        let kind = match self.kind {
+            LimiterKind::Gcra(_) => LimiterKind::Gcra(q),
+            LimiterKind::TokenBucket { .. } => LimiterKind::TokenBucket {
+                capacity: q.burst_size(),
+                refill: q,
+            },
+            LimiterKind::LeakyBucket(_) => LimiterKind::LeakyBucket(q),
+            LimiterKind::SlidingWindow { .. } => LimiterKind::SlidingWindow {
+                limit: q.count,
+                window: q.period,
+            },
+            LimiterKind::FixedWindow { .. } => LimiterKind::FixedWindow {
+                limit: q.count,
+                window: q.period,
+            },
+        };
+        LimiterConfig {
+            kind,
+            shadow: self.shadow,
+        }
+    }
+}
+
+fn window_params(limit: u32, window: Duration) -> Result<(u32, u64), ConfigError> {
+    if limit == 0 {
+        return Err(ConfigError::new("limit", "must be at least 1"));
+    }
+    if window.is_zero() {
+        return Err(ConfigError::new("window", "must be longer than zero"));
+    }
+    if window.as_nanos() > u128::from(u64::MAX / 4) {
+        return Err(ConfigError::new("window", "overflows u64 nanoseconds"));
+    }
+    Ok((limit, duration_nanos(window)))
+}
+
+/// A per-key quota: a plan or tier decides each key's quota ("free" 10/s, "pro" 100/s).
+pub type QuotaResolver<K> = Arc<dyn Fn(&K) -> Quota + Send + Sync>;
+
+/// A keyed limiter's configuration: the algorithm, per-key quotas, and memory bounds.
+///
+/// # Defaults
+/// - every key gets the base config's quota (no resolver)
+/// - `max_keys`: 100,000; past it the least recently seen keys are shed
+/// - `idle_sweep`: every 10 s the actor drops keys back at a full quota (they carry nothing)
+pub struct KeyedLimiterConfig<K> {
+    pub(crate) base: LimiterConfig,
+    pub(crate) resolver: Option<QuotaResolver<K>>,
+    pub(crate) max_keys: u32,
+    pub(crate) idle_sweep: Duration,
+}
+
+impl<K> Clone for KeyedLimiterConfig<K> {
+    fn clone(&self) -> Self {
+        Self {
+            base: self.base.clone(),
+            resolver: self.resolver.clone(),
+            max_keys: self.max_keys,
+            idle_sweep: self.idle_sweep,
+        }
+    }
+}
+
+impl<K> fmt::Debug for KeyedLimiterConfig<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedLimiterConfig")
+            .field("base", &self.base)
+            .field("resolver", &self.resolver.as_ref().map(|_| "custom"))
+            .field("max_keys", &self.max_keys)
+            .field("idle_sweep", &self.idle_sweep)
+            .finish()
+    }
+}
+
+impl<K> From<LimiterConfig> for KeyedLimiterConfig<K> {
+    fn from(base: LimiterConfig) -> Self {
+        Self {
+            base,
+            resolver: None,
+            max_keys: 100_000,
+            idle_sweep: Duration::from_secs(10),
+        }
+    }
+}
+
+impl<K> KeyedLimiterConfig<K> {
+    /// Every key limited by `base` unless a resolver says otherwise.
+    pub fn new(base: LimiterConfig) -> Self {
+        base.into()
+    }
+
+    /// Each key's quota, resolved once when the key is first seen (the base config's
+    /// algorithm, over the resolved quota).
+    pub fn quota_per_key<F>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&K) -> Quota + Send + Sync + 'static,
+    {
+        self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// The most keys held at once (at least 1).
+    pub fn max_keys(mut self, n: u32) -> Self {
+        self.max_keys = n;
+        self
+    }
+
+    /// How often idle keys are dropped.
+    pub fn idle_sweep(mut self, every: Duration) -> Self {
+        self.idle_sweep = every;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<Algorithm, ConfigError> {
+        if self.max_keys == 0 {
+            return Err(ConfigError::new("max_keys", "must be at least 1"));
+        }
+        if self.idle_sweep.is_zero() {
+            return Err(ConfigError::new("idle_sweep", "must be longer than zero"));
+        }
+        self.base.algorithm()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(c: LimiterConfig) -> &'static str {
+        c.algorithm().expect_err("must be refused").field
+    }
+
+    #[test]
+    fn bad_quotas_name_their_field() {
+        assert_eq!(
+            field(LimiterConfig::gcra(Quota::per_second(0))),
+            "quota.count"
+        );
+        assert_eq!(
+            field(LimiterConfig::gcra(Quota::new(1, Duration::ZERO))),
+            "quota.period"
+        );
+        assert_eq!(
+            field(LimiterConfig::gcra(Quota::per_second(5).burst(0))),
+            "quota.burst"
+        );
+        assert_eq!(
+            field(LimiterConfig::gcra(Quota::new(10, Duration::from_nanos(5)))),
+            "quota.count"
+        );
+        assert_eq!(
+            field(LimiterConfig::gcra(Quota::new(1, Duration::MAX))),
+            "quota.period"
+        );
+        assert_eq!(
+            field(LimiterConfig::gcra(Quota::per_hour(1).burst(u32::MAX))),
+            "quota.burst"
+        );
+        assert_eq!(
+            field(LimiterConfig::token_bucket(0, Quota::per_second(1))),
+            "capacity"
+        );
+        assert_eq!(
+            field(LimiterConfig::token_bucket(5, Quota::per_second(0))),
+            "refill.count"
+        );
+        assert_eq!(
+            field(LimiterConfig::sliding_window(0, Duration::from_secs(1))),
+            "limit"
+        );
+        assert_eq!(
+            field(LimiterConfig::fixed_window(5, Duration::ZERO)),
+            "window"
+        );
+        assert_eq!(
+            field(LimiterConfig::leaky_bucket(Quota::per_minute(0))),
+            "quota.count"
+        );
+        let keyed =
+            KeyedLimiterConfig::<u32>::new(LimiterConfig::gcra(Quota::per_second(1))).max_keys(0);
+        assert_eq!(keyed.validate().expect_err("zero").field, "max_keys");
+    }
+}

@@ -1,0 +1,154 @@
+//! GCRA (the generic cell rate algorithm), the core of GCRA, token-bucket and leaky-bucket
+//! limiters: one `u64` of state, the theoretical arrival time (TAT) of the next request.
+//!
+//! With emission interval `t` (period / rate) and burst `b`, a request of cost `n` at `now`
+//! is admitted when `max(tat, now) + n·t <= now + b·t`; admitting moves the TAT there.
+//! Pure: takes `now` (nanoseconds), returns the new state and the decision.
+
+use super::decision::Decision;
+
+/// GCRA parameters in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Gcra {
+    /// Emission interval: nanoseconds per unit of quota.
+    pub(crate) interval: u64,
+    /// Burst: units admitted back to back from a full quota.
+    pub(crate) burst: u32,
+}
+
+impl Gcra {
+    /// Checks a cost of `n` at `now` against state `tat`. Returns the new state when admitted.
+    #[inline]
+    pub(crate) fn check(&self, tat: u64, now: u64, n: u32) -> (Option<u64>, Decision) {
+        if n > self.burst {
+            return (
+                None,
+                Decision::ExceedsCapacity {
+                    cost: n,
+                    capacity: self.burst,
+                },
+            );
+        }
+        let t = self.interval;
+        let tat = tat.max(now);
+        let limit = now.saturating_add(t.saturating_mul(u64::from(self.burst)));
+        let new = tat.saturating_add(t.saturating_mul(u64::from(n)));
+        if new > limit {
+            let remaining = units((limit - tat) / t);
+            return (
+                None,
+                Decision::Denied {
+                    retry_after: new - limit,
+                    remaining,
+                    reset_after: tat - now,
+                },
+            );
+        }
+        (
+            Some(new),
+            Decision::Allowed {
+                remaining: units((limit - new) / t),
+                reset_after: new - now,
+            },
+        )
+    }
+
+    /// `true` when the state is back to a full quota at `now` (the key carries nothing).
+    pub(crate) fn is_idle(&self, tat: u64, now: u64) -> bool {
+        tat <= now
+    }
+}
+
+fn units(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    /// 10 per second, burst 10: interval 100 ms.
+    fn ten_per_second() -> Gcra {
+        Gcra {
+            interval: 100 * MS,
+            burst: 10,
+        }
+    }
+
+    fn run(g: &Gcra, tat: &mut u64, now: u64, n: u32) -> Decision {
+        let (new, d) = g.check(*tat, now, n);
+        if let Some(new) = new {
+            *tat = new;
+        }
+        d
+    }
+
+    #[test]
+    fn burst_then_exact_retry_after_then_refill() {
+        let g = ten_per_second();
+        let mut tat = 0;
+        for i in 0..10 {
+            let d = run(&g, &mut tat, 0, 1);
+            assert_eq!(
+                d,
+                Decision::Allowed {
+                    remaining: 9 - i,
+                    reset_after: u64::from(i + 1) * 100 * MS
+                }
+            );
+        }
+        // the request one past the limit: retry exactly one interval later
+        assert_eq!(
+            run(&g, &mut tat, 0, 1),
+            Decision::Denied {
+                retry_after: 100 * MS,
+                remaining: 0,
+                reset_after: 1000 * MS
+            }
+        );
+        // 1 ns before the retry time: still denied by 1 ns
+        assert_eq!(
+            run(&g, &mut tat, 100 * MS - 1, 1),
+            Decision::Denied {
+                retry_after: 1,
+                remaining: 0,
+                reset_after: 900 * MS + 1
+            }
+        );
+        // at the retry time: admitted, nothing left
+        assert!(matches!(
+            run(&g, &mut tat, 100 * MS, 1),
+            Decision::Allowed { remaining: 0, .. }
+        ));
+        // a full refill after reset_after
+        assert!(g.is_idle(tat, 1100 * MS));
+        assert!(!g.is_idle(tat, 1100 * MS - 1));
+    }
+
+    #[test]
+    fn cost_weighted_and_impossible_costs() {
+        let g = ten_per_second();
+        let mut tat = 0;
+        assert!(matches!(
+            run(&g, &mut tat, 0, 7),
+            Decision::Allowed { remaining: 3, .. }
+        ));
+        assert_eq!(
+            run(&g, &mut tat, 0, 4),
+            Decision::Denied {
+                retry_after: 100 * MS,
+                remaining: 3,
+                reset_after: 700 * MS
+            }
+        );
+        assert_eq!(
+            run(&g, &mut tat, 0, 11),
+            Decision::ExceedsCapacity {
+                cost: 11,
+                capacity: 10
+            }
+        );
+    }
+}

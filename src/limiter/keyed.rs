@@ -1,0 +1,261 @@
+//! A keyed limiter's shared state: a quota per key in a sharded table, with bounded memory.
+//!
+//! Keys are hashed once (std's `RandomState`, so untrusted keys cannot aim at one shard) and
+//! the hash picks both the shard and the slot. Each shard holds at most
+//! `max_keys / shards` keys: inserting into a full shard first drops idle keys (back at a full
+//! quota, so they carry nothing), then the least recently seen eighth of the shard. The actor
+//! sweeps idle keys every `idle_sweep`.
+
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crossbeam::utils::CachePadded;
+use hashbrown::HashTable;
+use metrics::{Counter, Gauge};
+
+use super::algorithm::{Algorithm, Cell};
+use super::config::{KeyedLimiterConfig, LimiterConfig};
+use super::decision::{Allowed, Denied, DenyReason};
+use super::report::Reporter;
+use super::LimiterCommand;
+use crate::clock::Clock;
+use crate::error::ConfigError;
+use crate::supervisor::child::ActorSlot;
+use crate::telemetry::{metrics as m, Telemetry};
+
+/// Shards: enough that 2 threads on different keys rarely meet.
+const SHARDS: usize = 64;
+
+struct Entry<K> {
+    key: K,
+    hash: u64,
+    algorithm: Algorithm,
+    cell: Cell,
+    last_seen: u64,
+}
+
+type Shard<K> = HashTable<Entry<K>>;
+
+/// Everything a keyed check reads and writes.
+pub(crate) struct KeyedShared<K> {
+    pub(crate) report: Reporter,
+    shards: Box<[CachePadded<Mutex<Shard<K>>>]>,
+    hasher: RandomState,
+    per_shard: usize,
+    len: AtomicUsize,
+    config: RwLock<KeyedLimiterConfig<K>>,
+    /// The algorithm for keys without a resolver (and the family for every key).
+    base: RwLock<Algorithm>,
+    pub(crate) clock: Clock,
+    pub(crate) slot: ActorSlot<LimiterCommand>,
+    keys_gauge: Gauge,
+    evicted_idle: Counter,
+    evicted_capacity: Counter,
+}
+
+impl<K> std::fmt::Debug for KeyedShared<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedShared")
+            .field("name", &self.report.name)
+            .field("keys", &self.len.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
+    pub(crate) fn new(
+        name: Arc<str>,
+        config: KeyedLimiterConfig<K>,
+        telemetry: Telemetry,
+    ) -> Result<Self, ConfigError> {
+        let base = config.validate()?;
+        let label = [("name", name.to_string())];
+        let evicted = |reason: &'static str| metrics::counter!(m::LIMITER_EVICTIONS, "name" => name.to_string(), "reason" => reason);
+        Ok(Self {
+            shards: (0..SHARDS)
+                .map(|_| CachePadded::new(Mutex::new(HashTable::new())))
+                .collect(),
+            hasher: RandomState::new(),
+            per_shard: (config.max_keys as usize).div_ceil(SHARDS).max(1),
+            len: AtomicUsize::new(0),
+            keys_gauge: metrics::gauge!(m::LIMITER_KEYS, &label),
+            evicted_idle: evicted("idle"),
+            evicted_capacity: evicted("capacity"),
+            report: Reporter::new(name, telemetry, config.base.shadow),
+            base: RwLock::new(base),
+            config: RwLock::new(config),
+            clock: Clock::new(),
+            slot: ActorSlot::default(),
+        })
+    }
+
+    fn shard(&self, hash: u64) -> &Mutex<Shard<K>> {
+        // High bits pick the shard; hashbrown uses the low bits for the slot.
+        &self.shards[((hash >> 40) as usize) % SHARDS]
+    }
+
+    /// The algorithm for a key seen for the first time.
+    fn resolve(&self, key: &K) -> Result<Algorithm, ConfigError> {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        match &config.resolver {
+            None => Ok(*self.base.read().unwrap_or_else(|p| p.into_inner())),
+            Some(resolve) => config.base.with_quota(resolve(key)).algorithm(),
+        }
+    }
+
+    pub(crate) fn check_n(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
+        let hash = self.hasher.hash_one(key);
+        let now = self.clock.nanos();
+        let mut shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
+        let entry = match shard.find_mut(hash, |e| e.key == *key) {
+            Some(e) => e,
+            None => {
+                let algorithm = match self.resolve(key) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        drop(shard);
+                        return self.report.deny(Denied {
+                            retry_after: std::time::Duration::MAX,
+                            remaining: 0,
+                            reset_after: std::time::Duration::ZERO,
+                            reason: DenyReason::InvalidQuota { field: e.field },
+                        });
+                    }
+                };
+                if shard.len() >= self.per_shard {
+                    self.make_room(&mut shard, now);
+                }
+                self.len.fetch_add(1, Ordering::Relaxed);
+                self.keys_gauge.increment(1.0);
+                shard
+                    .insert_unique(
+                        hash,
+                        Entry {
+                            key: key.clone(),
+                            hash,
+                            algorithm,
+                            cell: Cell::default(),
+                            last_seen: now,
+                        },
+                        |e| e.hash,
+                    )
+                    .into_mut()
+            }
+        };
+        entry.last_seen = now;
+        let (cell, decision) = entry.algorithm.check(entry.cell, now, n);
+        if let Some(cell) = cell {
+            entry.cell = cell;
+        }
+        drop(shard);
+        self.report.account(decision)
+    }
+
+    /// Frees at least one slot in a full shard: idle keys first, then the least recently
+    /// seen eighth.
+    fn make_room(&self, shard: &mut Shard<K>, now: u64) {
+        let before = shard.len();
+        shard.retain(|e| !e.algorithm.is_idle(e.cell, now));
+        let idle = before - shard.len();
+        let mut shed = 0;
+        if shard.len() >= self.per_shard {
+            let mut seen: Vec<u64> = shard.iter().map(|e| e.last_seen).collect();
+            let k = (seen.len() / 8).max(1);
+            let (_, &mut cutoff, _) = seen.select_nth_unstable(k - 1);
+            let mut budget = k;
+            shard.retain(|e| {
+                let shed_it = budget > 0 && e.last_seen <= cutoff;
+                budget -= usize::from(shed_it);
+                !shed_it
+            });
+            shed = k - budget;
+        }
+        self.forget(idle, shed);
+    }
+
+    fn forget(&self, idle: usize, shed: usize) {
+        let gone = idle + shed;
+        if gone == 0 {
+            return;
+        }
+        self.len.fetch_sub(gone, Ordering::Relaxed);
+        self.keys_gauge.decrement(gone as f64);
+        self.evicted_idle.increment(idle as u64);
+        self.evicted_capacity.increment(shed as u64);
+    }
+
+    /// Drops every idle key (the actor's periodic sweep).
+    pub(crate) fn sweep(&self) {
+        let now = self.clock.nanos();
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let before = shard.len();
+            shard.retain(|e| !e.algorithm.is_idle(e.cell, now));
+            let idle = before - shard.len();
+            drop(shard);
+            self.forget(idle, 0);
+        }
+    }
+
+    pub(crate) fn reset(&self, key: &K) -> bool {
+        let hash = self.hasher.hash_one(key);
+        let mut shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
+        let removed = shard
+            .find_entry(hash, |e| e.key == *key)
+            .map(|e| e.remove())
+            .is_ok();
+        drop(shard);
+        if removed {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+            self.keys_gauge.decrement(1.0);
+        }
+        removed
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn idle_sweep(&self) -> std::time::Duration {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .idle_sweep
+    }
+
+    pub(crate) fn config(&self) -> LimiterConfig {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .base
+            .clone()
+    }
+
+    /// Applies a new base configuration keeping every key's state. Keys without a resolver
+    /// take the new parameters; resolved keys keep theirs. Called by the actor.
+    pub(crate) fn apply(&self, new: LimiterConfig) -> Result<String, ConfigError> {
+        let algorithm = new.algorithm()?;
+        let mut base = self.base.write().unwrap_or_else(|p| p.into_inner());
+        if !algorithm.same_family(&base) {
+            return Err(ConfigError::new(
+                "kind",
+                "a running limiter keeps its algorithm family; spawn a new limiter to change it",
+            ));
+        }
+        *base = algorithm;
+        drop(base);
+        let mut config = self.config.write().unwrap_or_else(|p| p.into_inner());
+        if config.resolver.is_none() {
+            for shard in self.shards.iter() {
+                for e in shard.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
+                    e.algorithm = algorithm;
+                }
+            }
+        }
+        self.report.set_shadow(new.shadow);
+        let change = format!("{:?}, shadow {}", new.kind, new.shadow);
+        config.base = new;
+        Ok(change)
+    }
+}

@@ -1,0 +1,318 @@
+//! Rate limiters: GCRA, token bucket, sliding window, fixed window and leaky bucket; direct
+//! ([`Limiter`], one shared quota) and keyed ([`KeyedLimiter`], a quota per key).
+//!
+//! Checks never wait on the actor: the direct limiter's GCRA-family state is one atomic
+//! (a CAS loop), window state a small mutex; a keyed limiter's keys live in 64 sharded
+//! tables. The actor applies reconfigurations (keeping state: a config change hands nobody a
+//! fresh burst) and sweeps idle keys. See [`LimiterConfig`] for which algorithm to choose.
+
+mod actor;
+mod algorithm;
+mod config;
+mod decision;
+mod direct;
+mod fixed_window;
+mod gcra;
+mod keyed;
+mod leaky_bucket;
+mod report;
+mod sliding_window;
+mod store;
+mod token_bucket;
+
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+
+pub(crate) use actor::LimiterCommand;
+pub use config::{KeyedLimiterConfig, LimiterConfig, LimiterKind, Quota, QuotaResolver};
+pub use decision::{Allowed, Denied, DenyReason};
+use direct::LimiterShared;
+use keyed::KeyedShared;
+
+use crate::error::{CallError, ControlError, SpawnError};
+use crate::supervisor::child::ActorSlot;
+use crate::telemetry::{Kind, Telemetry};
+
+fn rate_limited<E>(name: &Arc<str>, d: Denied) -> CallError<E> {
+    CallError::RateLimited {
+        name: Arc::clone(name),
+        retry_after: d.retry_after,
+    }
+}
+
+async fn reconfigure_through(
+    slot: &ActorSlot<LimiterCommand>,
+    name: &Arc<str>,
+    config: LimiterConfig,
+) -> Result<(), ControlError> {
+    slot.ask(|reply| LimiterCommand::Reconfigure(config, reply))
+        .await
+        .ok_or_else(|| ControlError::Unavailable {
+            kind: Kind::Limiter,
+            name: Arc::clone(name),
+        })?
+        .map_err(ControlError::from)
+}
+
+/// A named rate limiter with one shared quota, from
+/// [`Runtime::limiter`](crate::Runtime::limiter). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Limiter {
+    shared: Arc<LimiterShared>,
+}
+
+impl Limiter {
+    pub(crate) fn new(
+        name: Arc<str>,
+        config: LimiterConfig,
+        telemetry: Telemetry,
+    ) -> Result<Self, SpawnError> {
+        Ok(Self {
+            shared: Arc::new(LimiterShared::new(name, config, telemetry)?),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> Arc<LimiterShared> {
+        Arc::clone(&self.shared)
+    }
+
+    /// The limiter's name.
+    pub fn name(&self) -> &str {
+        &self.shared.report.name
+    }
+
+    /// Checks (and spends) one unit. Never waits.
+    ///
+    /// # Errors
+    /// [`Denied`] with `retry_after` when the quota is spent.
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::{LimiterConfig, Quota};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// let api = rt.limiter("doc-api", LimiterConfig::gcra(Quota::per_hour(2))).await?;
+    /// assert_eq!(api.check()?.remaining, 1);
+    /// assert_eq!(api.check()?.remaining, 0);
+    /// let denied = api.check().unwrap_err();
+    /// assert_eq!(denied.retry_after, std::time::Duration::from_secs(1800));
+    /// # Ok(()) }
+    /// ```
+    pub fn check(&self) -> Result<Allowed, Denied> {
+        self.shared.check_n(1)
+    }
+
+    /// Checks (and spends) `n` units at once.
+    ///
+    /// # Errors
+    /// [`Denied`]; with [`DenyReason::ExceedsCapacity`] when `n` is more than the limiter can
+    /// ever admit at once (waiting would never help).
+    pub fn check_n(&self, n: u32) -> Result<Allowed, Denied> {
+        self.shared.check_n(n)
+    }
+
+    /// Waits until `n` units are admitted, never past the task's
+    /// [deadline](crate::deadline).
+    ///
+    /// # Errors
+    /// [`Denied`] at once when the wait would not fit in the deadline, or the cost can never
+    /// be admitted.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: nothing is spent until the check admits.
+    pub async fn until_ready(&self, n: u32) -> Result<Allowed, Denied> {
+        report::until_ready(|| self.shared.check_n(n)).await
+    }
+
+    /// Runs `f` if one unit is admitted now.
+    ///
+    /// # Errors
+    /// [`CallError::RateLimited`] with `retry_after`, or [`CallError::Inner`].
+    pub async fn execute<F, Fut, T, E>(&self, f: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.check()
+            .map_err(|d| rate_limited(&self.shared.report.name, d))?;
+        f().await.map_err(CallError::Inner)
+    }
+
+    /// Waits for a unit (see [`until_ready`](Self::until_ready)), then runs `f`.
+    ///
+    /// # Errors
+    /// As for [`execute`](Self::execute).
+    pub async fn execute_waiting<F, Fut, T, E>(&self, f: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.until_ready(1)
+            .await
+            .map_err(|d| rate_limited(&self.shared.report.name, d))?;
+        f().await.map_err(CallError::Inner)
+    }
+
+    /// Back to a full quota.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> LimiterConfig {
+        self.shared.config()
+    }
+
+    /// Changes the quota (same algorithm family) or shadow mode through the actor, keeping
+    /// the current state, and emits [`Event::Reconfigured`](crate::Event::Reconfigured).
+    ///
+    /// # Errors
+    /// [`ControlError::Config`] for a refused config or another family;
+    /// [`ControlError::Unavailable`] when the actor is not running.
+    pub async fn reconfigure(&self, config: LimiterConfig) -> Result<(), ControlError> {
+        reconfigure_through(&self.shared.slot, &self.shared.report.name, config).await
+    }
+
+    /// Fault injection for supervision tests (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    pub fn inject_fault(&self, fault: crate::Fault) -> bool {
+        self.shared.slot.inject(fault)
+    }
+}
+
+/// A named rate limiter with a quota per key (user, IP, API key), from
+/// [`Runtime::keyed_limiter`](crate::Runtime::keyed_limiter). Cheap to clone.
+///
+/// Memory stays bounded whatever keys arrive: at most `max_keys` are held (the least
+/// recently seen are shed past it) and idle keys are swept; both are counted in
+/// `palisade_limiter_evictions_total`. Metrics never carry the key.
+pub struct KeyedLimiter<K> {
+    shared: Arc<KeyedShared<K>>,
+}
+
+impl<K> Clone for KeyedLimiter<K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for KeyedLimiter<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("KeyedLimiter").field(&self.shared).finish()
+    }
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
+    pub(crate) fn new(
+        name: Arc<str>,
+        config: KeyedLimiterConfig<K>,
+        telemetry: Telemetry,
+    ) -> Result<Self, SpawnError> {
+        Ok(Self {
+            shared: Arc::new(KeyedShared::new(name, config, telemetry)?),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> Arc<KeyedShared<K>> {
+        Arc::clone(&self.shared)
+    }
+
+    /// The limiter's name.
+    pub fn name(&self) -> &str {
+        &self.shared.report.name
+    }
+
+    /// Checks (and spends) one unit of `key`'s quota. Never waits.
+    ///
+    /// # Errors
+    /// [`Denied`] when the key's quota is spent (or its resolved quota is invalid).
+    pub fn check(&self, key: &K) -> Result<Allowed, Denied> {
+        self.shared.check_n(key, 1)
+    }
+
+    /// Checks (and spends) `n` units of `key`'s quota.
+    ///
+    /// # Errors
+    /// As for [`Limiter::check_n`].
+    pub fn check_n(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
+        self.shared.check_n(key, n)
+    }
+
+    /// Waits until `n` units of `key`'s quota are admitted, never past the deadline.
+    ///
+    /// # Errors
+    /// As for [`Limiter::until_ready`].
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn until_ready(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
+        report::until_ready(|| self.shared.check_n(key, n)).await
+    }
+
+    /// Runs `f` if one unit of `key`'s quota is admitted now.
+    ///
+    /// # Errors
+    /// [`CallError::RateLimited`] or [`CallError::Inner`].
+    pub async fn execute<F, Fut, T, E>(&self, key: &K, f: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.check(key)
+            .map_err(|d| rate_limited(&self.shared.report.name, d))?;
+        f().await.map_err(CallError::Inner)
+    }
+
+    /// Waits for a unit of `key`'s quota, then runs `f`.
+    ///
+    /// # Errors
+    /// As for [`execute`](Self::execute).
+    pub async fn execute_waiting<F, Fut, T, E>(&self, key: &K, f: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.until_ready(key, 1)
+            .await
+            .map_err(|d| rate_limited(&self.shared.report.name, d))?;
+        f().await.map_err(CallError::Inner)
+    }
+
+    /// Forgets `key`: its next check starts from a full quota. `true` if it was held.
+    pub fn reset(&self, key: &K) -> bool {
+        self.shared.reset(key)
+    }
+
+    /// Keys held now.
+    pub fn len(&self) -> usize {
+        self.shared.len()
+    }
+
+    /// `true` when no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The base configuration in force.
+    pub fn config(&self) -> LimiterConfig {
+        self.shared.config()
+    }
+
+    /// Changes the base quota (keys without a resolver take it, keeping their state) or
+    /// shadow mode through the actor.
+    ///
+    /// # Errors
+    /// As for [`Limiter::reconfigure`].
+    pub async fn reconfigure(&self, config: LimiterConfig) -> Result<(), ControlError> {
+        reconfigure_through(&self.shared.slot, &self.shared.report.name, config).await
+    }
+
+    /// Fault injection for supervision tests (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    pub fn inject_fault(&self, fault: crate::Fault) -> bool {
+        self.shared.slot.inject(fault)
+    }
+}
