@@ -1,4 +1,5 @@
-//! Shared bench harness.
+//! Shared bench harness (each bench binary uses part of it).
+#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 

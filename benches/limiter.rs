@@ -1,0 +1,114 @@
+//! Rate limiter checks against governor in the same run: direct GCRA check, keyed check
+//! over 10^4 keys, 2 threads on one limiter; and memory per key at 10^6 keys (RSS growth).
+//!
+//! `cargo bench --bench limiter`
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use palisade::{KeyedLimiterConfig, LimiterConfig, Quota, Runtime};
+
+mod support;
+use support::current_thread;
+
+const RATE: u32 = 100_000_000;
+const BURST: u32 = 1_000_000;
+
+fn governor_quota() -> governor::Quota {
+    let nz = |n| NonZeroU32::new(n).expect("non-zero");
+    governor::Quota::per_second(nz(RATE)).allow_burst(nz(BURST))
+}
+
+fn quota() -> Quota {
+    Quota::per_second(RATE).burst(BURST)
+}
+
+/// Resident memory in bytes (Linux).
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+fn limiters(c: &mut Criterion) {
+    let rt = current_thread();
+    let prt = rt.block_on(Runtime::start()).expect("palisade runtime");
+    let direct = rt.block_on(prt.limiter("bench-direct", LimiterConfig::gcra(quota()))).expect("limiter");
+    let keyed = rt
+        .block_on(prt.keyed_limiter::<u64>(
+            "bench-keyed",
+            KeyedLimiterConfig::new(LimiterConfig::gcra(quota())).max_keys(2_000_000),
+        ))
+        .expect("keyed");
+    let gov_direct = governor::RateLimiter::direct(governor_quota());
+    let gov_keyed = governor::RateLimiter::<u64, _, _>::keyed(governor_quota());
+
+    let mut g = c.benchmark_group("limiter_direct");
+    g.bench_function("palisade", |b| b.iter(|| black_box(direct.check().is_ok())));
+    g.bench_function("governor", |b| b.iter(|| black_box(gov_direct.check().is_ok())));
+    g.finish();
+
+    let mut g = c.benchmark_group("limiter_keyed_10k_keys");
+    let mut i = 0u64;
+    g.bench_function("palisade", |b| {
+        b.iter(|| {
+            i = (i + 7919) % 10_000;
+            black_box(keyed.check(&i).is_ok())
+        })
+    });
+    let mut i = 0u64;
+    g.bench_function("governor", |b| {
+        b.iter(|| {
+            i = (i + 7919) % 10_000;
+            black_box(gov_keyed.check_key(&i).is_ok())
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("limiter_direct_2_threads");
+    g.bench_function("palisade", |b| {
+        b.iter_custom(|iters| timed_threads(iters, || black_box(direct.check().is_ok())))
+    });
+    g.bench_function("governor", |b| {
+        b.iter_custom(|iters| timed_threads(iters, || black_box(gov_direct.check().is_ok())))
+    });
+    g.finish();
+
+    // Memory per key: RSS growth over 10^6 fresh keys (measured once, printed).
+    let before = rss();
+    for k in 1_000_000..2_000_000u64 {
+        let _ = keyed.check(&k);
+    }
+    let palisade_bytes = rss().saturating_sub(before) as f64 / 1e6;
+    let before = rss();
+    for k in 1_000_000..2_000_000u64 {
+        let _ = gov_keyed.check_key(&k);
+    }
+    let governor_bytes = rss().saturating_sub(before) as f64 / 1e6;
+    println!("memory per key (RSS growth over 10^6 u64 keys): palisade {palisade_bytes:.0} B, governor {governor_bytes:.0} B");
+    rt.block_on(prt.shutdown());
+}
+
+/// Wall time for `iters` checks split over 2 threads (plain threads: checks are sync).
+fn timed_threads(iters: u64, check: impl Fn() -> bool + Sync) -> Duration {
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..iters / 2 {
+                    check();
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = limiters
+}
+criterion_main!(benches);
