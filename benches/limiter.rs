@@ -28,14 +28,20 @@ fn quota() -> Quota {
 /// Resident memory in bytes (Linux).
 fn rss() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
 fn limiters(c: &mut Criterion) {
     let rt = current_thread();
     let prt = rt.block_on(Runtime::start()).expect("palisade runtime");
-    let direct = rt.block_on(prt.limiter("bench-direct", LimiterConfig::gcra(quota()))).expect("limiter");
+    let direct = rt
+        .block_on(prt.limiter("bench-direct", LimiterConfig::gcra(quota())))
+        .expect("limiter");
     let keyed = rt
         .block_on(prt.keyed_limiter::<u64>(
             "bench-keyed",
@@ -47,7 +53,9 @@ fn limiters(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("limiter_direct");
     g.bench_function("palisade", |b| b.iter(|| black_box(direct.check().is_ok())));
-    g.bench_function("governor", |b| b.iter(|| black_box(gov_direct.check().is_ok())));
+    g.bench_function("governor", |b| {
+        b.iter(|| black_box(gov_direct.check().is_ok()))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("limiter_keyed_10k_keys");

@@ -71,7 +71,7 @@ pub use error::{CallError, ConfigError, ControlError, SpawnError, StartError};
 pub use limiter::{
     Allowed, Denied, KeyedLimiter, KeyedLimiterConfig, Limiter, LimiterConfig, Quota,
 };
-pub use policy::deadline;
+pub use policy::{deadline, Backoff, Jitter, Policy, Retry, RetryBudget};
 pub use runtime::{Runtime, RuntimeBuilder};
 #[cfg(feature = "test-util")]
 pub use supervisor::child::Fault;

@@ -150,6 +150,11 @@ impl Runtime {
         self.inner.telemetry.subscribe()
     }
 
+    /// The event bus's publishing side (for retries that report on it).
+    pub(crate) fn telemetry(&self) -> Telemetry {
+        self.inner.telemetry.clone()
+    }
+
     /// Spawns a circuit breaker named `name` (actor `palisade.breaker.<name>`).
     ///
     /// # Errors

@@ -197,6 +197,16 @@ impl Breaker {
         result.map_err(CallError::Inner)
     }
 
+    /// Admission for a caller that records the outcome itself (the policy pipeline).
+    pub(crate) fn admit<E>(&self) -> Result<state::Admission<'_>, CallError<E>> {
+        self.shared.admit()
+    }
+
+    /// How the config's classifier counts an error.
+    pub(crate) fn classify(&self, error: &dyn Any) -> ErrorClass {
+        self.shared.classify(error)
+    }
+
     /// The state now (one atomic load).
     pub fn state(&self) -> BreakerState {
         self.shared.state()

@@ -96,11 +96,20 @@ impl Limiter {
     /// assert_eq!(api.check()?.remaining, 1);
     /// assert_eq!(api.check()?.remaining, 0);
     /// let denied = api.check().unwrap_err();
-    /// assert_eq!(denied.retry_after, std::time::Duration::from_secs(1800));
+    /// // the next unit is due half an hour after the first (less the time these lines took)
+    /// assert!(denied.retry_after <= std::time::Duration::from_secs(1800));
+    /// assert!(denied.retry_after > std::time::Duration::from_secs(1799));
     /// # Ok(()) }
     /// ```
     pub fn check(&self) -> Result<Allowed, Denied> {
         self.shared.check_n(1)
+    }
+
+    /// Spends one unit or says why not, as a call error (the policy pipeline).
+    pub(crate) fn admit<E>(&self) -> Result<(), CallError<E>> {
+        self.check()
+            .map(drop)
+            .map_err(|d| rate_limited(&self.shared.report.name, d))
     }
 
     /// Checks (and spends) `n` units at once.

@@ -1,4 +1,15 @@
-//! Combinators: deadlines (and, with the combinators issue, retry, backoff, timeout and the
-//! `Policy` pipeline).
+//! Combinators: retry with backoff and jitter, deadlines that propagate, per-attempt
+//! timeouts, and the [`Policy`] that composes them with breakers, limiters and bulkheads.
 
+mod backoff;
+mod budget;
 pub mod deadline;
+mod pipeline;
+mod retry;
+mod timeout;
+
+pub use backoff::{Backoff, Jitter};
+pub use budget::RetryBudget;
+pub use pipeline::Policy;
+pub use retry::{Retry, RetryBuilder, RetryInfo};
+pub use timeout::timeout;
