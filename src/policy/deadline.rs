@@ -78,9 +78,9 @@ pub async fn within<F: Future>(budget: Duration, fut: F) -> Result<F::Output, De
 async fn run_in<F: Future>(scope: Scope, fut: F) -> Result<F::Output, DeadlineExceeded> {
     SCOPE
         .scope(scope, async move {
-            tokio::time::timeout_at(scope.deadline, fut)
+            super::timeout::cut_off_at(scope.deadline, fut)
                 .await
-                .map_err(|_| DeadlineExceeded {
+                .ok_or(DeadlineExceeded {
                     budget: scope.budget,
                 })
         })

@@ -111,7 +111,8 @@ impl Policy {
                 match self.attempt(&mut f).await {
                     Ok(v) => return Ok(v),
                     Err(e) => match attempts.next_delay(&e) {
-                        Some(delay) => tokio::time::sleep(delay).await,
+                        // Boxed for the same reason as in `cut_off_at`: retries are the slow path.
+                        Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
                         None => return Err(e),
                     },
                 }
@@ -119,7 +120,9 @@ impl Policy {
         };
         match self.deadline {
             None => attempts.await,
-            Some(budget) => deadline::within(budget, attempts)
+            // Boxed: the attempts future is kilobytes (every layer's state), and the deadline
+            // layer would otherwise copy it at each of its levels on every call.
+            Some(budget) => deadline::within(budget, Box::pin(attempts))
                 .await
                 .unwrap_or_else(|e| Err(CallError::DeadlineExceeded { budget: e.budget })),
         }

@@ -1,0 +1,125 @@
+//! `Policy::execute` on the success path with every layer, against a bare call, a tower
+//! stack (timeout + tower-resilience circuit breaker + concurrency limit), and backon's
+//! retry; and palisade's `Retry` alone.
+//!
+//! `cargo bench --bench policy`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use criterion::{criterion_group, criterion_main, Criterion};
+use palisade::{
+    Backoff, BreakerConfig, BulkheadConfig, LimiterConfig, Policy, Quota, Retry, Runtime,
+};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+mod support;
+use support::current_thread;
+
+#[inline(never)]
+async fn call(x: u64) -> Result<u64, std::io::Error> {
+    Ok(black_box(x))
+}
+
+fn policies(c: &mut Criterion) {
+    let rt = current_thread();
+    let (full, no_timers, retry) = rt.block_on(async {
+        let prt = Runtime::start().await.expect("runtime");
+        let breaker = prt
+            .breaker("bench-policy", BreakerConfig::default())
+            .await
+            .expect("breaker");
+        let limiter = prt
+            .limiter(
+                "bench-policy",
+                LimiterConfig::gcra(Quota::per_second(100_000_000).burst(1_000_000)),
+            )
+            .await
+            .expect("limiter");
+        let bulkhead = prt
+            .bulkhead(
+                "bench-policy",
+                BulkheadConfig::builder()
+                    .max_concurrent(64)
+                    .build()
+                    .expect("config"),
+            )
+            .await
+            .expect("bulkhead");
+        let retry = Retry::builder()
+            .max_attempts(3)
+            .backoff(Backoff::exponential(Duration::from_millis(10)))
+            .build()
+            .expect("retry");
+        let no_timers = Policy::new()
+            .retry(retry.clone())
+            .breaker(&breaker)
+            .limiter(&limiter)
+            .bulkhead(&bulkhead);
+        let full = no_timers
+            .clone()
+            .deadline(Duration::from_secs(10))
+            .timeout(Duration::from_secs(1));
+        (full, no_timers, retry)
+    });
+    let tower_stack = ServiceBuilder::new()
+        .timeout(Duration::from_secs(1))
+        .layer(
+            tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+                .failure_rate_threshold(0.5)
+                .sliding_window_size(100)
+                .build()
+                .expect("tower-resilience config"),
+        )
+        .concurrency_limit(64)
+        .service(tower::service_fn(call));
+
+    let mut g = c.benchmark_group("policy_success");
+    g.bench_function("bare_call", |b| b.to_async(&rt).iter(|| call(black_box(1))));
+    g.bench_function("palisade_all_layers", |b| {
+        b.to_async(&rt).iter(|| full.execute(|| call(black_box(1))))
+    });
+    g.bench_function("palisade_no_deadline_no_timeout", |b| {
+        b.to_async(&rt)
+            .iter(|| no_timers.execute(|| call(black_box(1))))
+    });
+    g.bench_function("tower_timeout_breaker_limit", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let mut svc = tower_stack.clone();
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(
+                        svc.ready()
+                            .await
+                            .expect("ready")
+                            .call(black_box(1))
+                            .await
+                            .ok(),
+                    );
+                }
+                start.elapsed()
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("retry_success");
+    g.bench_function("palisade_retry", |b| {
+        b.to_async(&rt)
+            .iter(|| retry.execute(|| call(black_box(1))))
+    });
+    g.bench_function("backon_retry", |b| {
+        b.to_async(&rt)
+            .iter(|| (|| call(black_box(1))).retry(ExponentialBuilder::default()))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = policies
+}
+criterion_main!(benches);
