@@ -1,5 +1,6 @@
-//! palisade in one minute: a runtime, a breaker and a bulkhead around a flaky, slow
-//! dependency, the event stream printed as it happens, and a Prometheus scrape at the end.
+//! palisade in one run: a runtime with a breaker, a per-user limiter, a bulkhead and a retry
+//! policy around a simulated flaky, slow dependency; the event stream printed as it happens;
+//! a supervised restart; and a Prometheus scrape of the run's own metrics at the end.
 //!
 //! Run: `cargo run --example quickstart`
 
@@ -7,21 +8,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use palisade::{BreakerConfig, BulkheadConfig, CallError, Event, Runtime, SlidingWindow};
+use palisade::{
+    Backoff, BreakerConfig, BulkheadConfig, CallError, Event, KeyedLimiterConfig, LimiterConfig,
+    Policy, Quota, Retry, Runtime, SlidingWindow,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The dependency: healthy, then down for a while, then slow, then healthy again.
-async fn dependency(call: u32) -> Result<&'static str, String> {
+/// The dependency: healthy, then down for a while, then healthy again.
+async fn inventory(call: u32) -> Result<&'static str, String> {
+    tokio::time::sleep(Duration::from_millis(2)).await;
     match call {
-        20..=39 => Err(format!("connection refused (call {call})")),
-        40..=44 => {
-            tokio::time::sleep(Duration::from_millis(120)).await;
-            Ok("slow answer")
-        }
-        _ => {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            Ok("answer")
-        }
+        12..=17 => Err(format!("connection refused (call {call})")),
+        _ => Ok("42 in stock"),
     }
 }
 
@@ -47,9 +45,33 @@ fn describe(e: &Event) -> String {
                 reason.as_str()
             )
         }
+        Event::RetryAttempt {
+            name,
+            attempt,
+            delay,
+            error,
+        } => {
+            format!("retry `{name}`: attempt {attempt} failed ({error}); next in {delay:?}")
+        }
+        Event::RetryExhausted {
+            name,
+            attempts,
+            cause,
+        } => format!("retry `{name}` gave up after {attempts} ({cause})"),
         Event::ActorRestarted {
             name, kind, cause, ..
         } => format!("{kind} `{name}` actor restarted after: {cause}"),
+        Event::ActorDegraded {
+            name,
+            kind,
+            restarts,
+            ..
+        } => {
+            format!("{kind} `{name}` actor left down after {restarts} exits (degraded; its handle still works)")
+        }
+        Event::Reconfigured { name, kind, change } => {
+            format!("{kind} `{name}` reconfigured: {change}")
+        }
         other => format!("{other:?}"),
     }
 }
@@ -60,42 +82,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     palisade::telemetry::prometheus::install(addr)?;
 
-    let rt = Runtime::start().await?;
-    let db = rt
-        .breaker(
-            "db",
-            BreakerConfig::builder()
-                .sliding_window(SlidingWindow::Count(10))
-                .minimum_calls(5)
-                .failure_rate_threshold(50.0)
-                .slow_call_duration(Duration::from_millis(100))
-                .slow_call_rate_threshold(60.0)
-                .wait_in_open(Duration::from_millis(300))
-                .half_open_permits(3)
-                .build()?,
-        )
+    let rt = Runtime::builder()
+        .max_restarts(1)
+        .restart_window(Duration::from_secs(60))
+        .start()
         .await?;
-    let pool = rt
-        .bulkhead(
-            "db-pool",
-            BulkheadConfig::builder().max_concurrent(4).build()?,
-        )
-        .await?;
-
-    // Print every event as it happens, from another task.
     let mut events = rt.subscribe();
     let printer = tokio::spawn(async move {
         // Rejections come in runs; show the first two of each run and count the rest.
         let mut run = 0u32;
         while let Ok(e) = events.recv().await {
-            if matches!(e, Event::CallRejected { .. }) {
+            // A fast rejection and the retry giving up on it come as a pair: one "run".
+            if matches!(
+                e,
+                Event::CallRejected { .. }
+                    | Event::RetryExhausted {
+                        cause: "not_retryable",
+                        ..
+                    }
+            ) {
                 run += 1;
                 if run > 2 {
                     continue;
                 }
             } else {
                 if run > 2 {
-                    println!("  event  | ... and {} more rejections", run - 2);
+                    println!("  event  | ... and {} more like these", run - 2);
                 }
                 run = 0;
             }
@@ -103,31 +115,83 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    println!("== 1. traffic through a bulkhead and a breaker; the dependency fails from call 20");
-    let calls = Arc::new(AtomicU32::new(0));
-    let mut rejected_open = 0;
-    for _ in 0..70 {
-        let n = calls.fetch_add(1, Ordering::Relaxed);
-        let r = pool.execute(|| db.execute(|| dependency(n))).await;
-        match r {
-            Ok(_) => {}
-            Err(CallError::Inner(CallError::CircuitOpen { .. })) => rejected_open += 1,
-            Err(CallError::Inner(CallError::Inner(e))) if n % 5 == 0 => {
-                println!("  call   | {n}: {e}")
+    let db = rt
+        .breaker(
+            "inventory",
+            BreakerConfig::builder()
+                .sliding_window(SlidingWindow::Count(10))
+                .minimum_calls(5)
+                .failure_rate_threshold(50.0)
+                .wait_in_open(Duration::from_millis(150))
+                .half_open_permits(2)
+                .build()?,
+        )
+        .await?;
+    let pool = rt
+        .bulkhead(
+            "inventory-pool",
+            BulkheadConfig::builder().max_concurrent(4).build()?,
+        )
+        .await?;
+    let plans = KeyedLimiterConfig::new(LimiterConfig::gcra(Quota::per_second(5))).quota_per_key(
+        |user: &String| {
+            if user.starts_with("pro:") {
+                Quota::per_second(50)
+            } else {
+                Quota::per_second(5).burst(3)
             }
+        },
+    );
+    let users = rt.keyed_limiter("per-user", plans).await?;
+    let retry = Retry::builder()
+        .name("inventory-retry")
+        .max_attempts(3)
+        .backoff(Backoff::exponential(Duration::from_millis(5)))
+        .events(&rt)
+        .build()?;
+    let policy = Policy::new()
+        .deadline(Duration::from_millis(500))
+        .retry(retry)
+        .breaker(&db)
+        .bulkhead(&pool)
+        .timeout(Duration::from_millis(100));
+
+    println!("== 1. requests through a policy (deadline, retry, breaker, bulkhead, timeout); the dependency fails from call 12");
+    let calls = Arc::new(AtomicU32::new(0));
+    let (mut ok, mut open) = (0, 0);
+    for _ in 0..40 {
+        let r = policy
+            .execute(|| {
+                let n = calls.fetch_add(1, Ordering::Relaxed);
+                inventory(n)
+            })
+            .await;
+        match r {
+            Ok(_) => ok += 1,
+            Err(CallError::CircuitOpen { .. }) => open += 1,
             Err(_) => {}
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(15)).await;
     }
-    println!("  ...    | {rejected_open} calls were rejected fast while the breaker was open");
+    println!("  total  | {ok} answered, {open} rejected fast by the open breaker, {} calls reached the dependency", calls.load(Ordering::Relaxed));
 
-    println!("== 2. a burst of 12 concurrent slow calls against a bulkhead of 4");
-    let burst: Vec<_> = (0..12)
+    tokio::time::sleep(Duration::from_millis(10)).await; // let the printer catch up
+    println!("== 2. per-user limits: a free user (3 burst, 5/s) and a pro user (50/s) each send 8 requests at once");
+    for user in ["free:ann", "pro:bob"] {
+        let admitted = (0..8)
+            .filter(|_| users.check(&user.to_string()).is_ok())
+            .count();
+        println!("  limit  | {user}: {admitted} of 8 admitted");
+    }
+
+    tokio::time::sleep(Duration::from_millis(10)).await; // let the printer catch up
+    println!("== 3. a burst of 10 slow calls against a bulkhead of 4");
+    let burst: Vec<_> = (0..10)
         .map(|_| {
             let pool = pool.clone();
             tokio::spawn(async move {
                 pool.execute(|| async {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(30)).await;
                     Ok::<_, String>(())
                 })
                 .await
@@ -140,20 +204,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             full += 1;
         }
     }
-    println!("  ...    | {full} of 12 were turned away by the bulkhead");
+    println!("  total  | {full} of 10 turned away; then the pool grows to 8 through its actor");
+    pool.resize(8).await?;
 
-    println!("== 3. the breaker's actor is killed; the supervisor brings it back");
-    if let Some(actor) = palisade::ractor::registry::where_is("palisade.breaker.db") {
-        actor.kill();
+    tokio::time::sleep(Duration::from_millis(10)).await; // let the printer catch up
+    println!("== 4. supervision: the breaker's actor is killed once, the limiter's twice (max 1 restart a minute)");
+    for name in [
+        "palisade.breaker.inventory",
+        "palisade.limiter.per-user",
+        "palisade.limiter.per-user",
+    ] {
+        if let Some(actor) = palisade::ractor::registry::where_is(name) {
+            actor.kill();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let m = db.metrics();
-    println!(
-        "  state  | breaker `db` is {} (failure rate {:.0} %, slow-call rate {:.0} %, {} rejected in all)",
-        m.state, m.failure_rate, m.slow_call_rate, m.not_permitted
-    );
+    let admitted = (0..3)
+        .filter(|_| users.check(&"free:cy".to_string()).is_ok())
+        .count();
+    println!("  state  | breaker is {}; the degraded limiter still answers: {admitted} of 3 admitted for a new user", db.state());
 
-    println!("== 4. what Prometheus sees (GET http://{addr}/metrics)");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::time::sleep(Duration::from_millis(10)).await; // let the printer catch up
+    println!("== 5. what Prometheus sees (GET http://{addr}/metrics), palisade series only");
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -162,7 +235,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     stream.read_to_string(&mut body).await?;
     for line in body
         .lines()
-        .filter(|l| l.starts_with("palisade_") && !l.contains("_bucket"))
+        .filter(|l| l.starts_with("palisade_") && !l.contains("quantile") && !l.ends_with(" 0"))
     {
         println!("  scrape | {line}");
     }
