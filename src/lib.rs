@@ -1,8 +1,10 @@
 //! # palisade
 //!
-//! An actor-based resilience runtime for async Rust: named circuit breakers, rate limiters
-//! and bulkheads, each a supervised [ractor] actor over lock-free shared state, plus
-//! deadlines that propagate, and telemetry (typed events, `tracing`, `metrics`, Prometheus).
+//! An actor-based resilience runtime for async Rust: named circuit breakers
+//! ([`breaker`]), rate limiters ([`limiter`]) and bulkheads ([`bulkhead`]), each a supervised
+//! [ractor] actor over lock-free shared state; retries, backoff, deadlines that propagate,
+//! timeouts and the [`Policy`] that composes them ([`policy`]); and telemetry ([`telemetry`]:
+//! typed events, `tracing`, `metrics`, Prometheus).
 //!
 //! One rule shapes everything: **actors own the lifecycle, atomics own the hot path**.
 //! `execute` never sends a message and waits for a reply; it works on shared atomics and
