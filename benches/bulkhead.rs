@@ -43,6 +43,14 @@ fn uncontended(c: &mut Criterion) {
     let limited = ServiceBuilder::new()
         .concurrency_limit(64)
         .service(tower::service_fn(call));
+    let resilience = ServiceBuilder::new()
+        .layer(
+            tower_resilience::bulkhead::BulkheadLayer::builder()
+                .max_concurrent_calls(64)
+                .build()
+                .expect("tower-resilience bulkhead"),
+        )
+        .service(tower::service_fn(call));
 
     let mut g = c.benchmark_group("bulkhead_uncontended");
     g.bench_function("bare_call", |b| b.to_async(&rt).iter(|| call(black_box(1))));
@@ -67,6 +75,18 @@ fn uncontended(c: &mut Criterion) {
                             .await
                             .ok(),
                     );
+                }
+                start.elapsed()
+            }
+        })
+    });
+    g.bench_function("tower_resilience_bulkhead", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let mut svc = resilience.clone();
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(svc.ready().await.expect("ready").call(black_box(1)).await.ok());
                 }
                 start.elapsed()
             }

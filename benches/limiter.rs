@@ -10,8 +10,15 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use palisade::{KeyedLimiterConfig, LimiterConfig, Quota, Runtime};
 
+use tower::{Service, ServiceBuilder, ServiceExt};
+
 mod support;
 use support::current_thread;
+
+#[inline(never)]
+async fn call(x: u64) -> Result<u64, std::io::Error> {
+    Ok(black_box(x))
+}
 
 const RATE: u32 = 100_000_000;
 const BURST: u32 = 1_000_000;
@@ -71,6 +78,63 @@ fn limiters(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 7919) % 10_000;
             black_box(gov_keyed.check_key(&i).is_ok())
+        })
+    });
+    g.finish();
+
+    // How a keyed check's cost grows with the number of keys in play.
+    let mut g = c.benchmark_group("limiter_keyed_by_key_count");
+    for keys in [100u64, 10_000, 1_000_000] {
+        let ours = rt
+            .block_on(prt.keyed_limiter::<u64>(
+                &format!("bench-keys-{keys}"),
+                KeyedLimiterConfig::new(LimiterConfig::gcra(quota())).max_keys(2_000_000),
+            ))
+            .expect("keyed");
+        let theirs = governor::RateLimiter::<u64, _, _>::keyed(governor_quota());
+        for k in 0..keys {
+            let _ = ours.check(&k);
+            let _ = theirs.check_key(&k);
+        }
+        let mut i = 0u64;
+        g.bench_function(format!("palisade/{keys}"), |b| {
+            b.iter(|| {
+                i = (i + 7919) % keys;
+                black_box(ours.check(&i).is_ok())
+            })
+        });
+        let mut i = 0u64;
+        g.bench_function(format!("governor/{keys}"), |b| {
+            b.iter(|| {
+                i = (i + 7919) % keys;
+                black_box(theirs.check_key(&i).is_ok())
+            })
+        });
+    }
+    g.finish();
+
+    // execute around a call, against tower-resilience's rate limiter layer.
+    let mut g = c.benchmark_group("limiter_execute");
+    g.bench_function("palisade", |b| b.to_async(&rt).iter(|| direct.execute(|| call(black_box(1)))));
+    let resilience = ServiceBuilder::new()
+        .layer(
+            tower_resilience::ratelimiter::RateLimiterLayer::builder()
+                .limit_for_period(1_000_000_000)
+                .refresh_period(Duration::from_secs(10))
+                .build()
+                .expect("tower-resilience rate limiter"),
+        )
+        .service(tower::service_fn(call));
+    g.bench_function("tower_resilience_ratelimiter", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let mut svc = resilience.clone();
+            async move {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    black_box(svc.ready().await.expect("ready").call(black_box(1)).await.ok());
+                }
+                start.elapsed()
+            }
         })
     });
     g.finish();

@@ -22,6 +22,15 @@ async fn call(x: u64) -> Result<u64, std::io::Error> {
     Ok(black_box(x))
 }
 
+/// tower-resilience's retry wants a `Clone` error.
+#[derive(Clone, Debug)]
+struct BenchError;
+
+#[inline(never)]
+async fn cloneable_call(x: u64) -> Result<u64, BenchError> {
+    Ok(black_box(x))
+}
+
 fn policies(c: &mut Criterion) {
     let rt = current_thread();
     let (full, no_timers, retry) = rt.block_on(async {
@@ -109,6 +118,26 @@ fn policies(c: &mut Criterion) {
     g.bench_function("palisade_retry", |b| {
         b.to_async(&rt)
             .iter(|| retry.execute(|| call(black_box(1))))
+    });
+    let resilience_retry = ServiceBuilder::new()
+        .layer(
+            tower_resilience::retry::RetryLayer::<u64, u64, BenchError>::builder()
+                .max_attempts(3)
+                .exponential_backoff(Duration::from_millis(10))
+                .build(),
+        )
+        .service(tower::service_fn(cloneable_call));
+    g.bench_function("tower_resilience_retry", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let mut svc = resilience_retry.clone();
+            async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(svc.ready().await.expect("ready").call(black_box(1)).await.ok());
+                }
+                start.elapsed()
+            }
+        })
     });
     g.bench_function("backon_retry", |b| {
         b.to_async(&rt)
