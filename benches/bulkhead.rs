@@ -86,7 +86,14 @@ fn uncontended(c: &mut Criterion) {
             async move {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    black_box(svc.ready().await.expect("ready").call(black_box(1)).await.ok());
+                    black_box(
+                        svc.ready()
+                            .await
+                            .expect("ready")
+                            .call(black_box(1))
+                            .await
+                            .ok(),
+                    );
                 }
                 start.elapsed()
             }

@@ -133,7 +133,14 @@ fn policies(c: &mut Criterion) {
             async move {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    black_box(svc.ready().await.expect("ready").call(black_box(1)).await.ok());
+                    black_box(
+                        svc.ready()
+                            .await
+                            .expect("ready")
+                            .call(black_box(1))
+                            .await
+                            .ok(),
+                    );
                 }
                 start.elapsed()
             }

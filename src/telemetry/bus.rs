@@ -1,5 +1,8 @@
 //! The event bus: a `tokio::sync::broadcast` channel owned by the runtime.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use tokio::sync::broadcast;
 
 use super::event::Event;
@@ -10,18 +13,24 @@ use super::metrics as m;
 #[derive(Clone, Debug)]
 pub(crate) struct Telemetry {
     sender: broadcast::Sender<Event>,
+    /// Live subscriptions, kept here because `broadcast::Sender::receiver_count` takes a
+    /// mutex, and rejections ask on every call.
+    subscribers: Arc<AtomicUsize>,
 }
 
 impl Telemetry {
     pub(crate) fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity);
-        Self { sender }
+        Self {
+            sender,
+            subscribers: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// `true` when at least one subscriber listens, so callers can skip building an event.
     #[inline]
     pub(crate) fn has_subscribers(&self) -> bool {
-        self.sender.receiver_count() > 0
+        self.subscribers.load(Ordering::Relaxed) > 0
     }
 
     /// Records the event in `tracing` and publishes it. Never blocks: with no subscriber the
@@ -35,8 +44,10 @@ impl Telemetry {
     }
 
     pub(crate) fn subscribe(&self) -> EventStream {
+        self.subscribers.fetch_add(1, Ordering::Relaxed);
         EventStream {
             receiver: self.sender.subscribe(),
+            subscribers: Arc::clone(&self.subscribers),
         }
     }
 }
@@ -50,6 +61,13 @@ impl Telemetry {
 #[derive(Debug)]
 pub struct EventStream {
     receiver: broadcast::Receiver<Event>,
+    subscribers: Arc<AtomicUsize>,
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl EventStream {
