@@ -94,10 +94,16 @@ fn publish(c: &mut Criterion) {
     g.bench_function("0_subscribers", |b| {
         b.iter(|| black_box(pool.try_acquire().is_err()))
     });
-    let _sub = prt.subscribe(); // never read: the channel overwrites, the publisher never waits
+    // Subscribers that never read: the channel overwrites, the publisher never waits.
+    let mut subscribers = vec![prt.subscribe()];
     g.bench_function("1_subscriber", |b| {
         b.iter(|| black_box(pool.try_acquire().is_err()))
     });
+    subscribers.extend((0..3).map(|_| prt.subscribe()));
+    g.bench_function("4_subscribers", |b| {
+        b.iter(|| black_box(pool.try_acquire().is_err()))
+    });
+    drop(subscribers);
     g.finish();
 }
 
