@@ -15,7 +15,7 @@ use palisade::{
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 mod support;
-use support::current_thread;
+use support::{current_thread, two_threads};
 
 #[inline(never)]
 async fn call(x: u64) -> Result<u64, std::io::Error> {
@@ -153,9 +153,71 @@ fn policies(c: &mut Criterion) {
     g.finish();
 }
 
+/// The policy and the retry from 2 threads at once (wall time per call).
+fn two_thread_policies(c: &mut Criterion) {
+    let rt = current_thread();
+    let (full, retry) = rt.block_on(async {
+        let prt = Runtime::start().await.expect("runtime");
+        let breaker = prt
+            .breaker("bench-policy-2t", BreakerConfig::default())
+            .await
+            .expect("breaker");
+        let limiter = prt
+            .limiter(
+                "bench-policy-2t",
+                LimiterConfig::gcra(Quota::per_second(1_000_000_000).burst(1_000)),
+            )
+            .await
+            .expect("limiter");
+        let bulkhead = prt
+            .bulkhead(
+                "bench-policy-2t",
+                BulkheadConfig::builder()
+                    .max_concurrent(64)
+                    .build()
+                    .expect("config"),
+            )
+            .await
+            .expect("bulkhead");
+        let retry = Retry::builder().max_attempts(3).build().expect("retry");
+        let full = Policy::new()
+            .deadline(Duration::from_secs(10))
+            .retry(retry.clone())
+            .breaker(&breaker)
+            .limiter(&limiter)
+            .bulkhead(&bulkhead)
+            .timeout(Duration::from_secs(1));
+        (full, retry)
+    });
+    let mut g = c.benchmark_group("policy_2_threads");
+    g.bench_function("bare_call", |b| {
+        b.iter_custom(|iters| two_threads(iters, || || call(1)))
+    });
+    g.bench_function("palisade_all_layers", |b| {
+        b.iter_custom(|iters| {
+            let p = &full;
+            two_threads(iters, || move || p.execute(|| call(1)))
+        })
+    });
+    g.bench_function("palisade_retry", |b| {
+        b.iter_custom(|iters| {
+            let r = &retry;
+            two_threads(iters, || move || r.execute(|| call(1)))
+        })
+    });
+    g.bench_function("backon_retry", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                || (|| call(1)).retry(ExponentialBuilder::default())
+            })
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = policies
+    targets = policies, two_thread_policies
 }
 criterion_main!(benches);
