@@ -6,8 +6,6 @@
 //! lost refills between two reads of the clock) and checked by the GCRA core; this module
 //! turns bucket terms into those parameters.
 
-use std::time::Duration;
-
 use super::config::Quota;
 use super::gcra::Gcra;
 use crate::error::ConfigError;
@@ -30,12 +28,6 @@ pub(crate) fn params(capacity: u32, refill: &Quota) -> Result<Gcra, ConfigError>
 #[cfg(test)]
 pub(crate) fn tokens(g: &Gcra, tat: u64, now: u64) -> u64 {
     (now + g.interval * u64::from(g.burst)).saturating_sub(tat.max(now)) / g.interval
-}
-
-/// Time for the bucket to refill from empty.
-#[allow(dead_code)]
-pub(crate) fn full_refill(g: &Gcra) -> Duration {
-    Duration::from_nanos(g.interval * u64::from(g.burst))
 }
 
 #[cfg(test)]
