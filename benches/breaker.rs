@@ -4,15 +4,15 @@
 //! `cargo bench --bench breaker`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use failsafe::futures::CircuitBreaker as _;
 use palisade::{BreakerConfig, Runtime, SlidingWindow};
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::ServiceBuilder;
 
 mod support;
-use support::{current_thread, two_threads};
+use support::{current_thread, serve, two_threads};
 
 #[inline(never)]
 async fn call(x: u64) -> Result<u64, std::io::Error> {
@@ -54,23 +54,8 @@ fn closed_state(c: &mut Criterion) {
         b.to_async(&rt).iter(|| failsafe.call(call(black_box(1))))
     });
     g.bench_function("tower_resilience", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let mut svc = tower_cb.clone();
-            async move {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(
-                        svc.ready()
-                            .await
-                            .expect("ready")
-                            .call(black_box(1))
-                            .await
-                            .ok(),
-                    );
-                }
-                start.elapsed()
-            }
-        })
+        b.to_async(&rt)
+            .iter_custom(|iters| serve(tower_cb.clone(), iters))
     });
     g.finish();
 

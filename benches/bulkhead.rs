@@ -5,15 +5,15 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use palisade::{BulkheadConfig, Runtime};
 use tokio::sync::Semaphore;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::ServiceBuilder;
 
 mod support;
-use support::{current_thread, two_threads};
+use support::{current_thread, serve, two_threads};
 
 #[inline(never)]
 async fn call(x: u64) -> Result<u64, std::io::Error> {
@@ -62,42 +62,12 @@ fn uncontended(c: &mut Criterion) {
             .iter(|| bulkhead.execute(|| call(black_box(1))))
     });
     g.bench_function("tower_concurrency_limit", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let mut svc = limited.clone();
-            async move {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(
-                        svc.ready()
-                            .await
-                            .expect("ready")
-                            .call(black_box(1))
-                            .await
-                            .ok(),
-                    );
-                }
-                start.elapsed()
-            }
-        })
+        b.to_async(&rt)
+            .iter_custom(|iters| serve(limited.clone(), iters))
     });
     g.bench_function("tower_resilience_bulkhead", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let mut svc = resilience.clone();
-            async move {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(
-                        svc.ready()
-                            .await
-                            .expect("ready")
-                            .call(black_box(1))
-                            .await
-                            .ok(),
-                    );
-                }
-                start.elapsed()
-            }
-        })
+        b.to_async(&rt)
+            .iter_custom(|iters| serve(resilience.clone(), iters))
     });
     g.finish();
 

@@ -10,10 +10,10 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use palisade::{KeyedLimiterConfig, LimiterConfig, Quota, Runtime};
 
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::ServiceBuilder;
 
 mod support;
-use support::current_thread;
+use support::{current_thread, serve};
 
 #[inline(never)]
 async fn call(x: u64) -> Result<u64, std::io::Error> {
@@ -148,23 +148,8 @@ fn limiters(c: &mut Criterion) {
         )
         .service(tower::service_fn(call));
     g.bench_function("tower_resilience_ratelimiter", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let mut svc = resilience.clone();
-            async move {
-                let start = std::time::Instant::now();
-                for _ in 0..iters {
-                    black_box(
-                        svc.ready()
-                            .await
-                            .expect("ready")
-                            .call(black_box(1))
-                            .await
-                            .ok(),
-                    );
-                }
-                start.elapsed()
-            }
-        })
+        b.to_async(&rt)
+            .iter_custom(|iters| serve(resilience.clone(), iters))
     });
     g.finish();
 

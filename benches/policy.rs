@@ -5,17 +5,17 @@
 //! `cargo bench --bench policy`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use criterion::{criterion_group, criterion_main, Criterion};
 use palisade::{
     Backoff, BreakerConfig, BulkheadConfig, LimiterConfig, Policy, Quota, Retry, Runtime,
 };
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::ServiceBuilder;
 
 mod support;
-use support::{current_thread, two_threads};
+use support::{current_thread, serve, two_threads};
 
 #[inline(never)]
 async fn call(x: u64) -> Result<u64, std::io::Error> {
@@ -94,23 +94,8 @@ fn policies(c: &mut Criterion) {
             .iter(|| no_timers.execute(|| call(black_box(1))))
     });
     g.bench_function("tower_timeout_breaker_limit", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let mut svc = tower_stack.clone();
-            async move {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(
-                        svc.ready()
-                            .await
-                            .expect("ready")
-                            .call(black_box(1))
-                            .await
-                            .ok(),
-                    );
-                }
-                start.elapsed()
-            }
-        })
+        b.to_async(&rt)
+            .iter_custom(|iters| serve(tower_stack.clone(), iters))
     });
     g.finish();
 
@@ -128,23 +113,8 @@ fn policies(c: &mut Criterion) {
         )
         .service(tower::service_fn(cloneable_call));
     g.bench_function("tower_resilience_retry", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let mut svc = resilience_retry.clone();
-            async move {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(
-                        svc.ready()
-                            .await
-                            .expect("ready")
-                            .call(black_box(1))
-                            .await
-                            .ok(),
-                    );
-                }
-                start.elapsed()
-            }
-        })
+        b.to_async(&rt)
+            .iter_custom(|iters| serve(resilience_retry.clone(), iters))
     });
     g.bench_function("backon_retry", |b| {
         b.to_async(&rt)

@@ -34,3 +34,20 @@ where
     });
     start.elapsed()
 }
+
+/// Wall time for `iters` requests through a tower service (`ready` then `call`), the way a
+/// tower user drives it.
+pub(crate) async fn serve<S>(mut svc: S, iters: u64) -> Duration
+where
+    S: tower::Service<u64>,
+{
+    use tower::ServiceExt;
+    let start = Instant::now();
+    for _ in 0..iters {
+        let Ok(ready) = svc.ready().await else {
+            panic!("the service was not ready")
+        };
+        std::hint::black_box(ready.call(std::hint::black_box(1)).await.is_ok());
+    }
+    start.elapsed()
+}

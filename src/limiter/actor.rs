@@ -10,6 +10,7 @@ use ractor::RpcReplyPort;
 use super::config::LimiterConfig;
 use super::direct::LimiterShared;
 use super::keyed::KeyedShared;
+use super::report::Reporter;
 use crate::error::ConfigError;
 use crate::supervisor::child::{ActorSlot, Primitive};
 use crate::telemetry::{metrics as m, Event, Kind};
@@ -20,14 +21,23 @@ pub(crate) enum LimiterCommand {
     Reconfigure(LimiterConfig, RpcReplyPort<Result<(), ConfigError>>),
 }
 
-fn reconfigured(name: &Arc<str>, telemetry: &crate::telemetry::Telemetry, change: String) {
-    metrics::counter!(m::RECONFIGURATIONS, "kind" => "limiter", "name" => name.to_string())
-        .increment(1);
-    telemetry.emit(Event::Reconfigured {
-        name: Arc::clone(name),
-        kind: Kind::Limiter,
-        change: change.into(),
+/// Applies a reconfiguration (direct or keyed: `apply` says how), reports it, and answers.
+fn reconfigure(
+    command: LimiterCommand,
+    report: &Reporter,
+    apply: impl FnOnce(LimiterConfig) -> Result<String, ConfigError>,
+) {
+    let LimiterCommand::Reconfigure(config, reply) = command;
+    let result = apply(config).map(|change| {
+        metrics::counter!(m::RECONFIGURATIONS, "kind" => "limiter", "name" => report.name.to_string())
+            .increment(1);
+        report.telemetry.emit(Event::Reconfigured {
+            name: Arc::clone(&report.name),
+            kind: Kind::Limiter,
+            change: change.into(),
+        });
     });
+    let _ = reply.send(result);
 }
 
 impl Primitive for LimiterShared {
@@ -47,11 +57,7 @@ impl Primitive for LimiterShared {
     }
 
     async fn handle(&self, command: LimiterCommand) {
-        let LimiterCommand::Reconfigure(config, reply) = command;
-        let result = self
-            .apply(config)
-            .map(|change| reconfigured(&self.report.name, &self.report.telemetry, change));
-        let _ = reply.send(result);
+        reconfigure(command, &self.report, |config| self.apply(config));
     }
 }
 
@@ -73,10 +79,6 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Primitive for KeyedShared<K> 
     }
 
     async fn handle(&self, command: LimiterCommand) {
-        let LimiterCommand::Reconfigure(config, reply) = command;
-        let result = self
-            .apply(config)
-            .map(|change| reconfigured(&self.report.name, &self.report.telemetry, change));
-        let _ = reply.send(result);
+        reconfigure(command, &self.report, |config| self.apply(config));
     }
 }
