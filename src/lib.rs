@@ -71,8 +71,10 @@ pub use breaker::{
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadRejected, BulkheadStatus};
 pub use error::{CallError, ConfigError, ControlError, SpawnError, StartError};
 pub use limiter::{
-    Allowed, Denied, KeyedLimiter, KeyedLimiterConfig, Limiter, LimiterConfig, Quota,
+    Allowed, Denied, DenyReason, KeyedLimiter, KeyedLimiterConfig, Limiter, LimiterConfig, Quota,
 };
+#[cfg(feature = "redis")]
+pub use limiter::{FailMode, KeyEncoder, RedisBackend, RedisMode};
 pub use policy::{deadline, Backoff, Jitter, Policy, Retry, RetryBudget};
 pub use runtime::{Runtime, RuntimeBuilder};
 #[cfg(feature = "test-util")]

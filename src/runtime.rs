@@ -176,7 +176,8 @@ impl Runtime {
         let name = self.admit(Kind::Limiter, name, |r, n| {
             r.limiters.contains_key(n) || r.keyed.contains_key(n)
         })?;
-        let limiter = Limiter::new(name.clone(), config, self.inner.telemetry.clone())?;
+        let guard = self.backend_guard(&name, &config).await?;
+        let limiter = Limiter::new(name.clone(), config, self.inner.telemetry.clone(), guard)?;
         self.spawn(limiter.shared()).await?;
         self.register(|r| r.limiters.insert(name, limiter.clone()));
         Ok(limiter)
@@ -199,11 +200,32 @@ impl Runtime {
         let name = self.admit(Kind::Limiter, name, |r, n| {
             r.limiters.contains_key(n) || r.keyed.contains_key(n)
         })?;
-        let limiter = KeyedLimiter::new(name.clone(), config.into(), self.inner.telemetry.clone())?;
+        let config = config.into();
+        config.validate()?;
+        let guard = self.backend_guard(&name, &config.base).await?;
+        let limiter = KeyedLimiter::new(name.clone(), config, self.inner.telemetry.clone(), guard)?;
         self.spawn(limiter.shared()).await?;
         let stored = limiter.clone();
         self.register(|r| r.keyed.insert(name, Box::new(stored)));
         Ok(limiter)
+    }
+
+    /// The breaker guarding a limiter's remote backend, spawned as `<name>.redis` once the
+    /// config is known to be good; `None` for local state.
+    async fn backend_guard(
+        &self,
+        name: &str,
+        config: &LimiterConfig,
+    ) -> Result<Option<Breaker>, SpawnError> {
+        #[cfg(feature = "redis")]
+        if let Some(backend) = &config.redis {
+            config.algorithm()?;
+            backend.validate()?;
+            let guard_name = format!("{name}.redis");
+            return Ok(Some(self.breaker(&guard_name, backend.guard()?).await?));
+        }
+        let _ = (name, config);
+        Ok(None)
     }
 
     /// Spawns a bulkhead (actor `palisade.bulkhead.<name>`).

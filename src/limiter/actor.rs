@@ -18,16 +18,19 @@ use crate::telemetry::{metrics as m, Event, Kind};
 /// Messages particular to a limiter actor.
 #[derive(Debug)]
 pub(crate) enum LimiterCommand {
-    Reconfigure(LimiterConfig, RpcReplyPort<Result<(), ConfigError>>),
+    Reconfigure(Box<LimiterConfig>, RpcReplyPort<Result<(), ConfigError>>),
+    /// Leased mode: take the next batch of units from the backend.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    RefillLease,
 }
 
 /// Applies a reconfiguration (direct or keyed: `apply` says how), reports it, and answers.
 fn reconfigure(
-    command: LimiterCommand,
+    config: LimiterConfig,
+    reply: RpcReplyPort<Result<(), ConfigError>>,
     report: &Reporter,
     apply: impl FnOnce(LimiterConfig) -> Result<String, ConfigError>,
 ) {
-    let LimiterCommand::Reconfigure(config, reply) = command;
     let result = apply(config).map(|change| {
         metrics::counter!(m::RECONFIGURATIONS, "kind" => "limiter", "name" => report.name.to_string())
             .increment(1);
@@ -57,7 +60,12 @@ impl Primitive for LimiterShared {
     }
 
     async fn handle(&self, command: LimiterCommand) {
-        reconfigure(command, &self.report, |config| self.apply(config));
+        match command {
+            LimiterCommand::Reconfigure(config, reply) => {
+                reconfigure(*config, reply, &self.report, |config| self.apply(config));
+            }
+            LimiterCommand::RefillLease => self.refill_lease().await,
+        }
     }
 }
 
@@ -79,6 +87,9 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Primitive for KeyedShared<K> 
     }
 
     async fn handle(&self, command: LimiterCommand) {
-        reconfigure(command, &self.report, |config| self.apply(config));
+        // keyed limiters hold no lease
+        if let LimiterCommand::Reconfigure(config, reply) = command {
+            reconfigure(*config, reply, &self.report, |config| self.apply(config));
+        }
     }
 }

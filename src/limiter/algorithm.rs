@@ -90,6 +90,36 @@ impl Algorithm {
         }
     }
 
+    /// Units per nanosecond the algorithm admits in the long run.
+    #[cfg(feature = "redis")]
+    pub(crate) fn rate_per_ns(&self) -> f64 {
+        let (period, capacity) = self.parts();
+        match self {
+            Algorithm::Gcra(_) => 1.0 / period as f64,
+            _ => f64::from(capacity) / period as f64,
+        }
+    }
+
+    /// The same algorithm at `percent` of the rate (a local stand-in for a share of a global
+    /// limit): a longer interval and a smaller burst, or a smaller window limit; never below
+    /// one unit.
+    #[cfg(feature = "redis")]
+    pub(crate) fn scaled(&self, percent: u32) -> Algorithm {
+        let percent = u64::from(percent.clamp(1, 100));
+        let (period, capacity) = self.parts();
+        let capacity = u32::try_from(u64::from(capacity) * percent / 100)
+            .unwrap_or(u32::MAX)
+            .max(1);
+        match self {
+            Algorithm::Gcra(_) => {
+                let interval = u64::try_from(u128::from(period) * 100 / u128::from(percent))
+                    .unwrap_or(u64::MAX / u64::from(capacity));
+                self.with_parts(interval, capacity)
+            }
+            _ => self.with_parts(period, capacity),
+        }
+    }
+
     /// The same algorithm family (a reconfiguration may change parameters, not the family).
     pub(crate) fn same_family(&self, other: &Algorithm) -> bool {
         std::mem::discriminant(self) == std::mem::discriminant(other)

@@ -11,6 +11,8 @@ use super::sliding_window::SlidingWindow;
 use super::{leaky_bucket, token_bucket};
 use crate::clock::duration_nanos;
 use crate::error::ConfigError;
+#[cfg(feature = "redis")]
+use crate::limiter::redis::{KeyEncoder, RedisBackend};
 
 /// A rate: `count` units per `period`, with an optional burst (default: `count`).
 ///
@@ -166,6 +168,9 @@ pub enum LimiterKind {
 pub struct LimiterConfig {
     pub(crate) kind: LimiterKind,
     pub(crate) shadow: bool,
+    /// Where the state lives when not in this process (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<RedisBackend>,
 }
 
 impl LimiterConfig {
@@ -173,7 +178,39 @@ impl LimiterConfig {
         Self {
             kind,
             shadow: false,
+            #[cfg(feature = "redis")]
+            redis: None,
         }
+    }
+
+    /// Keeps the limiter's state in Redis, so every instance that names the same key shares
+    /// one global quota (feature `redis`). The handle's API does not change; checks that
+    /// never wait ([`Limiter::check`](crate::Limiter::check)) work in
+    /// [`RedisMode::Leased`](crate::RedisMode::Leased) only: in strict mode use
+    /// [`acquire`](crate::Limiter::acquire), `until_ready` or `execute`.
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, backend: RedisBackend) -> Self {
+        self.redis = Some(backend);
+        self
+    }
+
+    /// The Redis backend, if the state lives there.
+    #[cfg(feature = "redis")]
+    pub fn redis_backend(&self) -> Option<&RedisBackend> {
+        self.redis.as_ref()
+    }
+
+    /// A reconfiguration may change the quota and shadow mode, never where the state lives.
+    pub(crate) fn keeps_backend_of(&self, running: &LimiterConfig) -> Result<(), ConfigError> {
+        #[cfg(feature = "redis")]
+        if self.redis != running.redis {
+            return Err(ConfigError::new(
+                "redis",
+                "a running limiter keeps its backend and its settings; spawn a new limiter to move its state",
+            ));
+        }
+        let _ = running;
+        Ok(())
     }
 
     /// GCRA over `quota`.
@@ -261,7 +298,7 @@ impl LimiterConfig {
         };
         LimiterConfig {
             kind,
-            shadow: self.shadow,
+            ..self.clone()
         }
     }
 }
@@ -293,6 +330,8 @@ pub struct KeyedLimiterConfig<K> {
     pub(crate) resolver: Option<QuotaResolver<K>>,
     pub(crate) max_keys: u32,
     pub(crate) idle_sweep: Duration,
+    #[cfg(feature = "redis")]
+    pub(crate) redis_key: Option<KeyEncoder<K>>,
 }
 
 impl<K> Clone for KeyedLimiterConfig<K> {
@@ -302,6 +341,8 @@ impl<K> Clone for KeyedLimiterConfig<K> {
             resolver: self.resolver.clone(),
             max_keys: self.max_keys,
             idle_sweep: self.idle_sweep,
+            #[cfg(feature = "redis")]
+            redis_key: self.redis_key.clone(),
         }
     }
 }
@@ -324,6 +365,8 @@ impl<K> From<LimiterConfig> for KeyedLimiterConfig<K> {
             resolver: None,
             max_keys: 100_000,
             idle_sweep: Duration::from_secs(10),
+            #[cfg(feature = "redis")]
+            redis_key: None,
         }
     }
 }
@@ -356,7 +399,25 @@ impl<K> KeyedLimiterConfig<K> {
         self
     }
 
+    /// How a key becomes part of its Redis key (feature `redis`; required when the base
+    /// config keeps its state in Redis). Keys that encode alike share a quota.
+    #[cfg(feature = "redis")]
+    pub fn redis_key<F>(mut self, encode: F) -> Self
+    where
+        F: Fn(&K) -> String + Send + Sync + 'static,
+    {
+        self.redis_key = Some(std::sync::Arc::new(encode));
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<Algorithm, ConfigError> {
+        #[cfg(feature = "redis")]
+        if self.base.redis.is_some() && self.redis_key.is_none() {
+            return Err(ConfigError::new(
+                "redis_key",
+                "a keyed limiter on Redis needs a key encoder: .redis_key(|k| k.to_string())",
+            ));
+        }
         if self.max_keys == 0 {
             return Err(ConfigError::new("max_keys", "must be at least 1"));
         }

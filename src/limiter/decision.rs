@@ -47,6 +47,11 @@ pub enum DenyReason {
         /// The quota field at fault.
         field: &'static str,
     },
+    /// The limiter's state is in a remote backend (Redis, strict mode) that a check which
+    /// never waits cannot reach: use `acquire`, `until_ready` or `execute` instead.
+    NeedsAsync,
+    /// The limiter's remote backend is down and its fail mode is `FailMode::Closed`.
+    BackendDown,
 }
 
 impl fmt::Display for Denied {
@@ -60,6 +65,15 @@ impl fmt::Display for Denied {
             DenyReason::InvalidQuota { field } => {
                 write!(f, "the quota resolved for this key is invalid (`{field}`)")
             }
+            DenyReason::NeedsAsync => write!(
+                f,
+                "this limiter's state is in a remote backend that a non-waiting check cannot reach; use acquire, until_ready or execute"
+            ),
+            DenyReason::BackendDown => write!(
+                f,
+                "the limiter's backend is down and it fails closed; retry after {:?}",
+                self.retry_after
+            ),
         }
     }
 }
@@ -81,6 +95,14 @@ pub(crate) enum Decision {
     ExceedsCapacity {
         cost: u32,
         capacity: u32,
+    },
+    /// A check that never waits on a limiter whose state needs a round trip.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    NeedsAsync,
+    /// The backend is down and the limiter fails closed.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    BackendDown {
+        retry_after: u64,
     },
 }
 
@@ -109,6 +131,18 @@ impl Decision {
                 remaining: 0,
                 reset_after: Duration::ZERO,
                 reason: DenyReason::ExceedsCapacity { cost, capacity },
+            }),
+            Decision::NeedsAsync => Err(Denied {
+                retry_after: Duration::MAX,
+                remaining: 0,
+                reset_after: Duration::ZERO,
+                reason: DenyReason::NeedsAsync,
+            }),
+            Decision::BackendDown { retry_after } => Err(Denied {
+                retry_after: Duration::from_nanos(retry_after),
+                remaining: 0,
+                reset_after: Duration::ZERO,
+                reason: DenyReason::BackendDown,
             }),
         }
     }

@@ -7,7 +7,7 @@ use super::algorithm::Algorithm;
 use super::config::LimiterConfig;
 use super::decision::{Allowed, Denied};
 use super::report::Reporter;
-use super::store::{LocalStore, StateStore};
+use super::store::{LocalStore, Store};
 use super::LimiterCommand;
 use crate::clock::Clock;
 use crate::error::ConfigError;
@@ -23,26 +23,45 @@ pub(crate) struct LimiterShared {
     family: Algorithm,
     a: AtomicU64,
     b: AtomicU32,
-    store: LocalStore,
+    store: Store,
     config: Mutex<LimiterConfig>,
     pub(crate) clock: Clock,
     pub(crate) slot: ActorSlot<LimiterCommand>,
 }
 
 impl LimiterShared {
+    /// `guard` is the breaker that guards a remote backend (`None` for local state).
     pub(crate) fn new(
         name: Arc<str>,
         config: LimiterConfig,
         telemetry: Telemetry,
+        guard: Option<crate::breaker::Breaker>,
     ) -> Result<Self, ConfigError> {
         let family = config.algorithm()?;
         let (a, b) = family.parts();
+        let store = match (&config, guard) {
+            #[cfg(feature = "redis")]
+            (
+                LimiterConfig {
+                    redis: Some(backend),
+                    ..
+                },
+                Some(guard),
+            ) => Store::Redis(Box::new(super::redis::RedisStore::new(
+                &name,
+                &config.kind,
+                backend,
+                guard,
+                telemetry.clone(),
+            )?)),
+            _ => Store::Local(LocalStore::default()),
+        };
         Ok(Self {
             report: Reporter::new(name, telemetry, config.shadow),
             family,
             a: AtomicU64::new(a),
             b: AtomicU32::new(b),
-            store: LocalStore::default(),
+            store,
             config: Mutex::new(config),
             clock: Clock::new(),
             slot: ActorSlot::default(),
@@ -50,17 +69,71 @@ impl LimiterShared {
     }
 
     #[inline]
-    pub(crate) fn check_n(&self, n: u32) -> Result<Allowed, Denied> {
-        let algorithm = self.family.with_parts(
+    fn algorithm(&self) -> Algorithm {
+        self.family.with_parts(
             self.a.load(Ordering::Relaxed),
             self.b.load(Ordering::Relaxed),
-        );
-        let decision = self.store.check_n(&algorithm, self.clock.nanos(), n);
+        )
+    }
+
+    /// A check that never waits.
+    #[inline]
+    pub(crate) fn check_n(&self, n: u32) -> Result<Allowed, Denied> {
+        let algorithm = self.algorithm();
+        let decision = match &self.store {
+            Store::Local(local) => local.check_n(&algorithm, self.clock.nanos(), n),
+            #[cfg(feature = "redis")]
+            Store::Redis(remote) => {
+                let (decision, refill) = remote.check_now(&algorithm, self.clock.nanos(), n);
+                if refill && !self.start_refill() {
+                    remote.release_refill();
+                }
+                decision
+            }
+        };
         self.report.account(decision)
     }
 
+    /// A check that may wait for a remote backend (the same as `check_n` on local state).
+    pub(crate) async fn acquire_n(&self, n: u32) -> Result<Allowed, Denied> {
+        match &self.store {
+            Store::Local(_) => self.check_n(n),
+            #[cfg(feature = "redis")]
+            Store::Redis(remote) => {
+                let decision = remote
+                    .check(&self.algorithm(), &self.clock, n, || self.start_refill())
+                    .await;
+                self.report.account(decision)
+            }
+        }
+    }
+
+    /// `true` when checks reach a remote backend.
+    #[inline]
+    pub(crate) fn is_remote(&self) -> bool {
+        !matches!(self.store, Store::Local(_))
+    }
+
+    /// Hands a lease refill to the actor; `false` when no actor is running.
+    #[cfg(feature = "redis")]
+    fn start_refill(&self) -> bool {
+        self.slot.tell(LimiterCommand::RefillLease)
+    }
+
+    /// Runs a lease refill (the actor's job).
+    pub(crate) async fn refill_lease(&self) {
+        #[cfg(feature = "redis")]
+        if let Store::Redis(remote) = &self.store {
+            remote.refill(&self.algorithm(), &self.clock).await;
+        }
+    }
+
     pub(crate) fn reset(&self) {
-        self.store.reset();
+        match &self.store {
+            Store::Local(local) => local.reset(),
+            #[cfg(feature = "redis")]
+            Store::Redis(remote) => remote.reset(),
+        }
     }
 
     pub(crate) fn config(&self) -> LimiterConfig {
@@ -73,6 +146,7 @@ impl LimiterShared {
     /// Applies a new configuration keeping the state (no fresh burst). Called by the actor.
     pub(crate) fn apply(&self, new: LimiterConfig) -> Result<String, ConfigError> {
         let algorithm = new.algorithm()?;
+        new.keeps_backend_of(&self.config())?;
         if !algorithm.same_family(&self.family) {
             return Err(ConfigError::new(
                 "kind",

@@ -16,6 +16,8 @@ use metrics::{Counter, Gauge};
 
 use super::algorithm::{Algorithm, Cell};
 use super::config::{KeyedLimiterConfig, LimiterConfig};
+#[cfg(feature = "redis")]
+use super::decision::Decision;
 use super::decision::{Allowed, Denied, DenyReason};
 use super::report::Reporter;
 use super::LimiterCommand;
@@ -52,6 +54,10 @@ pub(crate) struct KeyedShared<K> {
     keys_gauge: Gauge,
     evicted_idle: Counter,
     evicted_capacity: Counter,
+    /// Where the quotas live when not here (feature `redis`); the table then stands in
+    /// while the backend is down (fail mode `Local`).
+    #[cfg(feature = "redis")]
+    remote: Option<super::redis::KeyedRemote<K>>,
 }
 
 impl<K> std::fmt::Debug for KeyedShared<K> {
@@ -64,12 +70,28 @@ impl<K> std::fmt::Debug for KeyedShared<K> {
 }
 
 impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
+    /// `guard` is the breaker that guards a remote backend (`None` for local state).
     pub(crate) fn new(
         name: Arc<str>,
         config: KeyedLimiterConfig<K>,
         telemetry: Telemetry,
+        guard: Option<crate::breaker::Breaker>,
     ) -> Result<Self, ConfigError> {
         let base = config.validate()?;
+        #[cfg(feature = "redis")]
+        let remote = match (&config.base.redis, &config.redis_key, guard) {
+            (Some(backend), Some(encode), Some(guard)) => Some(super::redis::KeyedRemote::new(
+                &name,
+                &config.base.kind,
+                backend,
+                Arc::clone(encode),
+                guard,
+                telemetry.clone(),
+            )?),
+            _ => None,
+        };
+        #[cfg(not(feature = "redis"))]
+        let _ = guard;
         let label = [("name", name.to_string())];
         let evicted = |reason: &'static str| metrics::counter!(m::LIMITER_EVICTIONS, "name" => name.to_string(), "reason" => reason);
         Ok(Self {
@@ -87,7 +109,19 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
             config: RwLock::new(config),
             clock: Clock::new(),
             slot: ActorSlot::default(),
+            #[cfg(feature = "redis")]
+            remote,
         })
+    }
+
+    /// The algorithm a key runs in the table: the configured one, or its local share while
+    /// the table stands in for a remote backend.
+    fn local(&self, algorithm: Algorithm) -> Algorithm {
+        #[cfg(feature = "redis")]
+        if let Some(percent) = self.remote.as_ref().and_then(|r| r.local_share) {
+            return algorithm.scaled(percent);
+        }
+        algorithm
     }
 
     fn shard(&self, hash: u64) -> &Mutex<Shard<K>> {
@@ -104,7 +138,37 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         }
     }
 
+    /// A check that never waits.
     pub(crate) fn check_n(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
+        #[cfg(feature = "redis")]
+        if self.remote.is_some() {
+            return self.report.account(Decision::NeedsAsync);
+        }
+        self.check_table(key, n)
+    }
+
+    /// A check that may wait for a remote backend (the same as `check_n` on local state).
+    pub(crate) async fn acquire_n(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            let algorithm = match self.resolve(key) {
+                Ok(a) => a,
+                Err(e) => return self.report.deny(invalid_quota(e)),
+            };
+            let mut stand_in = None;
+            let decision = remote
+                .check(key, &algorithm, n, || {
+                    stand_in = Some(self.check_table(key, n));
+                    Decision::NeedsAsync
+                })
+                .await;
+            return stand_in.unwrap_or_else(|| self.report.account(decision));
+        }
+        self.check_table(key, n)
+    }
+
+    /// A check against the in-process table.
+    fn check_table(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
         let hash = self.hasher.hash_one(key);
         let now = self.clock.nanos();
         let mut shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
@@ -112,15 +176,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
             Some(e) => e,
             None => {
                 let algorithm = match self.resolve(key) {
-                    Ok(a) => a,
+                    Ok(a) => self.local(a),
                     Err(e) => {
                         drop(shard);
-                        return self.report.deny(Denied {
-                            retry_after: std::time::Duration::MAX,
-                            remaining: 0,
-                            reset_after: std::time::Duration::ZERO,
-                            reason: DenyReason::InvalidQuota { field: e.field },
-                        });
+                        return self.report.deny(invalid_quota(e));
                     }
                 };
                 if shard.len() >= self.per_shard {
@@ -199,6 +258,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
     }
 
     pub(crate) fn reset(&self, key: &K) -> bool {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            remote.reset(key);
+        }
         let hash = self.hasher.hash_one(key);
         let mut shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
         let removed = shard
@@ -243,9 +306,11 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
                 "a running limiter keeps its algorithm family; spawn a new limiter to change it",
             ));
         }
+        let mut config = self.config.write().unwrap_or_else(|p| p.into_inner());
+        new.keeps_backend_of(&config.base)?;
         *base = algorithm;
         drop(base);
-        let mut config = self.config.write().unwrap_or_else(|p| p.into_inner());
+        let algorithm = self.local(algorithm);
         if config.resolver.is_none() {
             for shard in self.shards.iter() {
                 for e in shard.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
@@ -257,5 +322,14 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         let change = format!("{:?}, shadow {}", new.kind, new.shadow);
         config.base = new;
         Ok(change)
+    }
+}
+
+fn invalid_quota(e: ConfigError) -> Denied {
+    Denied {
+        retry_after: std::time::Duration::MAX,
+        remaining: 0,
+        reset_after: std::time::Duration::ZERO,
+        reason: DenyReason::InvalidQuota { field: e.field },
     }
 }

@@ -15,6 +15,8 @@ mod fixed_window;
 mod gcra;
 mod keyed;
 mod leaky_bucket;
+#[cfg(feature = "redis")]
+mod redis;
 mod report;
 mod sliding_window;
 mod store;
@@ -29,6 +31,8 @@ pub use config::{KeyedLimiterConfig, LimiterConfig, LimiterKind, Quota, QuotaRes
 pub use decision::{Allowed, Denied, DenyReason};
 use direct::LimiterShared;
 use keyed::KeyedShared;
+#[cfg(feature = "redis")]
+pub use redis::{FailMode, KeyEncoder, RedisBackend, RedisMode};
 
 use crate::error::{CallError, ControlError, SpawnError};
 use crate::supervisor::child::ActorSlot;
@@ -46,7 +50,7 @@ async fn reconfigure_through(
     name: &Arc<str>,
     config: LimiterConfig,
 ) -> Result<(), ControlError> {
-    slot.ask(|reply| LimiterCommand::Reconfigure(config, reply))
+    slot.ask(|reply| LimiterCommand::Reconfigure(Box::new(config), reply))
         .await
         .ok_or_else(|| ControlError::Unavailable {
             kind: Kind::Limiter,
@@ -67,9 +71,10 @@ impl Limiter {
         name: Arc<str>,
         config: LimiterConfig,
         telemetry: Telemetry,
+        guard: Option<crate::Breaker>,
     ) -> Result<Self, SpawnError> {
         Ok(Self {
-            shared: Arc::new(LimiterShared::new(name, config, telemetry)?),
+            shared: Arc::new(LimiterShared::new(name, config, telemetry, guard)?),
         })
     }
 
@@ -105,11 +110,30 @@ impl Limiter {
         self.shared.check_n(1)
     }
 
-    /// Spends one unit or says why not, as a call error (the policy pipeline).
-    pub(crate) fn admit<E>(&self) -> Result<(), CallError<E>> {
-        self.check()
-            .map(drop)
-            .map_err(|d| rate_limited(&self.shared.report.name, d))
+    /// Spends one unit or says why not, as a call error (the policy pipeline): without an
+    /// await on local state, through [`acquire`](Self::acquire) on a remote backend.
+    pub(crate) async fn admit<E>(&self) -> Result<(), CallError<E>> {
+        if self.shared.is_remote() {
+            self.acquire(1).await
+        } else {
+            self.check()
+        }
+        .map(drop)
+        .map_err(|d| rate_limited(&self.shared.report.name, d))
+    }
+
+    /// Checks (and spends) `n` units, reaching the limiter's backend when its state is
+    /// remote (one Redis round trip in strict mode; the lease, or one wait for its refill,
+    /// in leased mode). On local state it is [`check_n`](Self::check_n) and never waits.
+    ///
+    /// # Errors
+    /// [`Denied`], as for [`check_n`](Self::check_n); while a remote backend is down, what
+    /// its fail mode says.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a cancelled strict check may or may not have spent its units in Redis.
+    pub async fn acquire(&self, n: u32) -> Result<Allowed, Denied> {
+        self.shared.acquire_n(n).await
     }
 
     /// Checks (and spends) `n` units at once.
@@ -131,7 +155,7 @@ impl Limiter {
     /// # Cancel safety
     /// Cancel safe: nothing is spent until the check admits.
     pub async fn until_ready(&self, n: u32) -> Result<Allowed, Denied> {
-        report::until_ready(|| self.shared.check_n(n)).await
+        report::until_ready(|| self.shared.acquire_n(n)).await
     }
 
     /// Runs `f` if one unit is admitted now.
@@ -143,8 +167,7 @@ impl Limiter {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.check()
-            .map_err(|d| rate_limited(&self.shared.report.name, d))?;
+        self.admit().await?;
         f().await.map_err(CallError::Inner)
     }
 
@@ -219,9 +242,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
         name: Arc<str>,
         config: KeyedLimiterConfig<K>,
         telemetry: Telemetry,
+        guard: Option<crate::Breaker>,
     ) -> Result<Self, SpawnError> {
         Ok(Self {
-            shared: Arc::new(KeyedShared::new(name, config, telemetry)?),
+            shared: Arc::new(KeyedShared::new(name, config, telemetry, guard)?),
         })
     }
 
@@ -250,6 +274,15 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
         self.shared.check_n(key, n)
     }
 
+    /// Checks (and spends) `n` units of `key`'s quota, reaching the limiter's backend when
+    /// its state is remote (one Redis round trip); on local state it never waits.
+    ///
+    /// # Errors
+    /// As for [`Limiter::acquire`].
+    pub async fn acquire(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
+        self.shared.acquire_n(key, n).await
+    }
+
     /// Waits until `n` units of `key`'s quota are admitted, never past the deadline.
     ///
     /// # Errors
@@ -258,7 +291,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
     /// # Cancel safety
     /// Cancel safe.
     pub async fn until_ready(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
-        report::until_ready(|| self.shared.check_n(key, n)).await
+        report::until_ready(|| self.shared.acquire_n(key, n)).await
     }
 
     /// Runs `f` if one unit of `key`'s quota is admitted now.
@@ -270,7 +303,8 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.check(key)
+        self.acquire(key, 1)
+            .await
             .map_err(|d| rate_limited(&self.shared.report.name, d))?;
         f().await.map_err(CallError::Inner)
     }

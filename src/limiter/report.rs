@@ -81,13 +81,16 @@ impl Reporter {
 
 /// Waits until `check` admits, never past the task's deadline: a denial whose
 /// `retry_after` does not fit in the time left is returned at once.
-pub(crate) async fn until_ready(
-    mut check: impl FnMut() -> Result<Allowed, Denied>,
-) -> Result<Allowed, Denied> {
+pub(crate) async fn until_ready<F, Fut>(mut check: F) -> Result<Allowed, Denied>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Allowed, Denied>>,
+{
+    use super::DenyReason::{BackendDown, Exhausted};
     loop {
-        match check() {
+        match check().await {
             Ok(a) => return Ok(a),
-            Err(d) if d.reason != super::DenyReason::Exhausted => return Err(d),
+            Err(d) if !matches!(d.reason, Exhausted | BackendDown) => return Err(d),
             Err(d) => {
                 if crate::deadline::remaining().is_some_and(|left| left < d.retry_after) {
                     return Err(d);

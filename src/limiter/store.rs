@@ -1,5 +1,9 @@
-//! Where a limiter's state lives. [`StateStore`] is the seam a distributed backend (Redis)
-//! plugs into without changing the handles; [`LocalStore`] keeps it in this process.
+//! Where a direct limiter's state lives: [`Store::Local`] in this process, or
+//! [`Store::Redis`] (feature `redis`) shared by every instance. The handles do not change.
+//!
+//! The first seam was a trait with one synchronous `check_n`; a remote check needs a round
+//! trip, so the seam is now this enum: a check that never waits (`check_now`) and one that
+//! may (`RedisStore::check`), with the local path kept inline.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -9,12 +13,16 @@ use crossbeam::utils::CachePadded;
 use super::algorithm::{Algorithm, Cell};
 use super::decision::Decision;
 
-/// The state of one quota (a direct limiter, or one key of a keyed limiter).
-pub(crate) trait StateStore: Send + Sync + 'static {
-    /// Checks a cost of `n` at `now` and, when admitted, spends it.
-    fn check_n(&self, algorithm: &Algorithm, now: u64, n: u32) -> Decision;
-    /// Back to a full quota.
-    fn reset(&self);
+/// Where a direct limiter's state lives.
+#[derive(Debug)]
+// The local store stays inline: it is the hot path; the remote one is boxed.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Store {
+    /// In this process.
+    Local(LocalStore),
+    /// In Redis.
+    #[cfg(feature = "redis")]
+    Redis(Box<crate::limiter::redis::RedisStore>),
 }
 
 /// In-process state: GCRA-family state in one atomic (a CAS loop, lock-free); window state
@@ -25,9 +33,10 @@ pub(crate) struct LocalStore {
     window: Mutex<Cell>,
 }
 
-impl StateStore for LocalStore {
+impl LocalStore {
+    /// Checks a cost of `n` at `now` and, when admitted, spends it.
     #[inline]
-    fn check_n(&self, algorithm: &Algorithm, now: u64, n: u32) -> Decision {
+    pub(crate) fn check_n(&self, algorithm: &Algorithm, now: u64, n: u32) -> Decision {
         match algorithm {
             Algorithm::Gcra(g) => {
                 let mut tat = self.tat.load(Ordering::Acquire);
@@ -56,7 +65,8 @@ impl StateStore for LocalStore {
         }
     }
 
-    fn reset(&self) {
+    /// Back to a full quota.
+    pub(crate) fn reset(&self) {
         self.tat.store(0, Ordering::Release);
         *self.window.lock().unwrap_or_else(|p| p.into_inner()) = Cell::default();
     }

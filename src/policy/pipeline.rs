@@ -176,7 +176,7 @@ impl Policy {
         Fut: Future<Output = Result<T, E>>,
     {
         if let Some(limiter) = &self.limiter {
-            limiter.admit()?;
+            limiter.admit().await?;
         }
         let _permit = match &self.bulkhead {
             Some(b) => Some(b.acquire().await?),

@@ -107,6 +107,13 @@ impl<C: Send + 'static> ActorSlot<C> {
         }
     }
 
+    /// Sends a command without waiting for anything; `false` when no actor is running.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn tell(&self, command: C) -> bool {
+        self.get()
+            .is_some_and(|a| a.cast(ChildMsg::Command(command)).is_ok())
+    }
+
     /// Sends a command built around a reply port and waits for the reply. `None` when no
     /// actor is running or it stopped before replying.
     pub(crate) async fn ask<R: Send + 'static>(

@@ -173,6 +173,16 @@ pub enum Event {
         /// The restart window.
         window: Duration,
     },
+    /// A limiter's remote backend (Redis) went down or came back. While down, checks follow
+    /// the limiter's fail mode (allow, deny, or a local limiter at a share of the rate).
+    BackendHealth {
+        /// The limiter's name.
+        name: Arc<str>,
+        /// `true` when the backend answers again; `false` when it stopped answering.
+        healthy: bool,
+        /// What was seen: the backend's error, or `recovered`.
+        cause: Arc<str>,
+    },
     /// A running primitive took a new configuration.
     Reconfigured {
         /// The primitive's name.
@@ -194,6 +204,7 @@ impl Event {
             | Event::RetryExhausted { name, .. }
             | Event::ActorRestarted { name, .. }
             | Event::ActorDegraded { name, .. }
+            | Event::BackendHealth { name, .. }
             | Event::Reconfigured { name, .. } => name,
         }
     }
@@ -261,6 +272,17 @@ impl Event {
                 name = %name, kind = kind.as_str(), restarts, window = ?window,
                 "actor exited too often; left down (degraded)"
             ),
+            Event::BackendHealth {
+                name,
+                healthy,
+                cause,
+            } => {
+                if *healthy {
+                    tracing::info!(target: "palisade::backend", limiter = %name, cause = %cause, "limiter backend recovered");
+                } else {
+                    tracing::warn!(target: "palisade::backend", limiter = %name, cause = %cause, "limiter backend down; checks follow the fail mode");
+                }
+            }
             Event::Reconfigured { name, kind, change } => tracing::info!(
                 target: "palisade::config",
                 name = %name, kind = kind.as_str(), change = %change,

@@ -31,6 +31,13 @@ pub const RATE_LIMIT: &str = "palisade_rate_limit_total";
 pub const LIMITER_KEYS: &str = "palisade_limiter_keys";
 /// Counter `{name, reason}`: keys dropped by a keyed limiter (`idle`, `capacity`).
 pub const LIMITER_EVICTIONS: &str = "palisade_limiter_evictions_total";
+/// Gauge `{name}`: 1 while a limiter's remote backend (Redis) answers, 0 while it is down.
+pub const LIMITER_BACKEND_UP: &str = "palisade_limiter_backend_up";
+/// Counter `{name, mode}`: checks a limiter decided by its fail mode because its backend was
+/// down (`fail_open`, `fail_closed`, `local`).
+pub const LIMITER_BACKEND_FALLBACKS: &str = "palisade_limiter_backend_fallbacks_total";
+/// Counter `{name}`: lease refills a leased limiter took from its backend.
+pub const LIMITER_LEASES: &str = "palisade_limiter_leases_total";
 /// Gauge `{name}`: calls holding a bulkhead permit.
 pub const BULKHEAD_IN_FLIGHT: &str = "palisade_bulkhead_in_flight";
 /// Gauge `{name}`: calls waiting for a bulkhead permit.
@@ -71,6 +78,18 @@ pub fn describe() {
     describe_counter!(RATE_LIMIT, "Rate limit decisions.");
     describe_gauge!(LIMITER_KEYS, "Keys held by a keyed rate limiter.");
     describe_counter!(LIMITER_EVICTIONS, "Keys evicted by a keyed rate limiter.");
+    describe_gauge!(
+        LIMITER_BACKEND_UP,
+        "1 while a limiter's remote backend answers, 0 while it is down."
+    );
+    describe_counter!(
+        LIMITER_BACKEND_FALLBACKS,
+        "Checks decided by a limiter's fail mode while its backend was down."
+    );
+    describe_counter!(
+        LIMITER_LEASES,
+        "Lease refills a leased limiter took from its backend."
+    );
     describe_gauge!(BULKHEAD_IN_FLIGHT, "Calls holding a bulkhead permit.");
     describe_gauge!(BULKHEAD_WAITING, "Calls waiting for a bulkhead permit.");
     describe_counter!(BULKHEAD_REJECTED, "Calls rejected by a bulkhead.");

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use palisade::{Event, EventStream};
 
+pub mod redis_server;
+
 /// The next event that `pred` accepts, skipping others; panics after 60 s of (paused) time.
 pub async fn next_matching(
     events: &mut EventStream,

@@ -1,0 +1,161 @@
+//! The connection to Redis, guarded by a palisade breaker, and the backend's health.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::Gauge;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::Script;
+
+use super::config::RedisBackend;
+use super::scripts::Reply;
+use crate::breaker::Breaker;
+use crate::error::{CallError, ConfigError};
+use crate::telemetry::{metrics as m, Event, Telemetry};
+
+/// What a script call needs besides the key: the algorithm's period in microseconds, its
+/// capacity, the cost and whether to take up to the cost (a lease).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ask {
+    pub(crate) period_us: f64,
+    pub(crate) capacity: u32,
+    pub(crate) cost: u32,
+    pub(crate) partial: bool,
+}
+
+/// One limiter's way to Redis. Every call goes through the guard breaker (named
+/// `<limiter>.redis`) with a timeout; a failed call or an open guard means "down" and the
+/// caller applies its fail mode.
+pub(crate) struct Remote {
+    conn: ConnectionManager,
+    guard: Breaker,
+    timeout: Duration,
+    up: AtomicBool,
+    up_gauge: Gauge,
+    name: Arc<str>,
+    telemetry: Telemetry,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("guard", &self.guard.name())
+            .field("up", &self.up.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Remote {
+    /// Connects lazily: a limiter spawned while Redis is down starts in its fail mode and
+    /// recovers when Redis answers.
+    pub(crate) fn new(
+        name: Arc<str>,
+        backend: &RedisBackend,
+        guard: Breaker,
+        telemetry: Telemetry,
+    ) -> Result<Self, ConfigError> {
+        let client = redis::Client::open(backend.url.as_str())
+            .map_err(|_| ConfigError::new("redis.url", "is not a valid redis:// URL"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(backend.timeout))
+            .set_response_timeout(Some(backend.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(backend.open_for);
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
+            ConfigError::new("redis.url", format!("cannot set up a connection: {e}"))
+        })?;
+        let up_gauge = metrics::gauge!(m::LIMITER_BACKEND_UP, "name" => name.to_string());
+        up_gauge.set(1.0);
+        Ok(Self {
+            conn,
+            guard,
+            timeout: backend.timeout,
+            up: AtomicBool::new(true),
+            up_gauge,
+            name,
+            telemetry,
+        })
+    }
+
+    /// `false` from a failed call until the next call that succeeds.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Runs `script` on `key`. `Err(retry_after)` when the backend is down (the guard's
+    /// time left in open, or the call timeout).
+    pub(crate) async fn run(
+        &self,
+        script: &Script,
+        key: &str,
+        ask: Ask,
+    ) -> Result<Reply, Duration> {
+        let outcome = self
+            .guard
+            .execute(|| async {
+                let mut conn = self.conn.clone();
+                let mut call = script.prepare_invoke();
+                call.key(key)
+                    .arg(ask.period_us)
+                    .arg(ask.capacity)
+                    .arg(ask.cost)
+                    .arg(u8::from(ask.partial));
+                let answer = async {
+                    match call.invoke_async::<Vec<i64>>(&mut conn).await {
+                        // The first call on a connection that dropped fails while the
+                        // manager reconnects: try once more on the new connection. (A lost
+                        // reply may have spent units twice: over-counting, never over-admitting.)
+                        Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+                            call.invoke_async::<Vec<i64>>(&mut conn).await
+                        }
+                        other => other,
+                    }
+                };
+                match tokio::time::timeout(self.timeout, answer).await {
+                    Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Ok(Ok(v)) => Reply::parse(&v),
+                }
+            })
+            .await;
+        match outcome {
+            Ok(reply) => {
+                self.health(true, || "recovered".into());
+                Ok(reply)
+            }
+            Err(CallError::Inner(cause)) => {
+                self.health(false, || cause.into());
+                Err(self.timeout)
+            }
+            Err(rejected) => Err(rejected.retry_after().unwrap_or(self.timeout)),
+        }
+    }
+
+    /// The longest one call may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Deletes `key` without waiting (a reset); a failure leaves the key to expire.
+    pub(crate) fn delete_in_background(&self, key: String) {
+        let mut conn = self.conn.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _: Result<(), _> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
+            });
+        }
+    }
+
+    fn health(&self, up: bool, cause: impl FnOnce() -> Arc<str>) {
+        if self.up.swap(up, Ordering::AcqRel) == up {
+            return;
+        }
+        self.up_gauge.set(if up { 1.0 } else { 0.0 });
+        self.telemetry.emit(Event::BackendHealth {
+            name: Arc::clone(&self.name),
+            healthy: up,
+            cause: cause(),
+        });
+    }
+}

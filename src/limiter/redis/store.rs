@@ -1,0 +1,333 @@
+//! A limiter's state in Redis: strict (a script call per check) or leased (batches spent
+//! locally), with the fail mode applied while Redis is down.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::Counter;
+use redis::Script;
+
+use super::config::{RedisBackend, RedisMode};
+use super::fallback::Fallback;
+use super::lease::Lease;
+use super::remote::{Ask, Remote};
+use super::scripts::{self, Reply};
+use crate::breaker::Breaker;
+use crate::clock::{duration_nanos, Clock};
+use crate::error::ConfigError;
+use crate::limiter::algorithm::Algorithm;
+use crate::limiter::config::LimiterKind;
+use crate::limiter::decision::Decision;
+use crate::limiter::store::LocalStore;
+use crate::telemetry::{metrics as m, Telemetry};
+
+/// How long a check that found the lease empty suggests waiting when Redis said nothing
+/// more precise (a refill is on its way).
+const LEASE_RETRY: u64 = 1_000_000;
+
+fn ask(algorithm: &Algorithm, cost: u32, partial: bool) -> Ask {
+    let (period, capacity) = algorithm.parts();
+    Ask {
+        period_us: period as f64 / 1_000.0,
+        capacity,
+        cost,
+        partial,
+    }
+}
+
+fn capacity_check(algorithm: &Algorithm, n: u32) -> Option<Decision> {
+    let (_, capacity) = algorithm.parts();
+    (n > capacity).then_some(Decision::ExceedsCapacity { cost: n, capacity })
+}
+
+fn decision(r: Reply) -> Decision {
+    let us = |v: u64| v.saturating_mul(1_000);
+    if r.granted > 0 {
+        Decision::Allowed {
+            remaining: r.remaining,
+            reset_after: us(r.reset_after_us),
+        }
+    } else {
+        Decision::Denied {
+            retry_after: us(r.retry_after_us).max(1),
+            remaining: r.remaining,
+            reset_after: us(r.reset_after_us),
+        }
+    }
+}
+
+fn units(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// Sets up the guarded connection and the fail mode for a limiter named `name`.
+fn remote(
+    name: &Arc<str>,
+    backend: &RedisBackend,
+    guard: Breaker,
+    telemetry: Telemetry,
+) -> Result<(Remote, Fallback), ConfigError> {
+    backend.validate()?;
+    Ok((
+        Remote::new(Arc::clone(name), backend, guard, telemetry)?,
+        Fallback::new(name, backend.on_failure),
+    ))
+}
+
+/// A direct limiter's state in Redis.
+#[derive(Debug)]
+pub(crate) struct RedisStore {
+    remote: Remote,
+    script: &'static Script,
+    key: String,
+    lease: Option<Lease>,
+    /// The largest cost a waiting check needs from the next refill.
+    need: AtomicU32,
+    fallback: Fallback,
+    local: LocalStore,
+    leases: Counter,
+}
+
+impl RedisStore {
+    pub(crate) fn new(
+        name: &Arc<str>,
+        kind: &LimiterKind,
+        backend: &RedisBackend,
+        guard: Breaker,
+        telemetry: Telemetry,
+    ) -> Result<Self, ConfigError> {
+        let (remote, fallback) = remote(name, backend, guard, telemetry)?;
+        let key = backend.key.as_deref().unwrap_or(name);
+        Ok(Self {
+            remote,
+            script: scripts::for_kind(kind),
+            key: format!("{}:{key}", backend.prefix),
+            lease: (backend.mode == RedisMode::Leased).then(|| {
+                Lease::new(
+                    duration_nanos(backend.lease_window),
+                    duration_nanos(backend.lease_ttl),
+                )
+            }),
+            need: AtomicU32::new(0),
+            fallback,
+            local: LocalStore::default(),
+            leases: metrics::counter!(m::LIMITER_LEASES, "name" => name.to_string()),
+        })
+    }
+
+    fn fail(&self, algorithm: &Algorithm, now: u64, n: u32, retry_after: u64) -> Decision {
+        self.fallback.decide(retry_after, |percent| {
+            self.local.check_n(&algorithm.scaled(percent), now, n)
+        })
+    }
+
+    /// A check that never waits: leased mode spends the lease; strict mode cannot answer.
+    /// The `bool` asks the caller to start a refill.
+    #[inline]
+    pub(crate) fn check_now(&self, algorithm: &Algorithm, now: u64, n: u32) -> (Decision, bool) {
+        if let Some(d) = capacity_check(algorithm, n) {
+            return (d, false);
+        }
+        let Some(lease) = &self.lease else {
+            return (Decision::NeedsAsync, false);
+        };
+        let left = lease.spend(n, now);
+        let refill = lease.claim_refill(left);
+        let d = match left {
+            Some(left) => Decision::Allowed {
+                remaining: units(left),
+                reset_after: 0,
+            },
+            None => {
+                self.need.fetch_max(n, Ordering::Relaxed);
+                self.empty(lease, algorithm, now, n)
+            }
+        };
+        (d, refill)
+    }
+
+    /// The answer when the lease cannot pay: the fail mode while Redis is down, else a
+    /// denial until Redis said a unit is free (or a refill lands).
+    fn empty(&self, lease: &Lease, algorithm: &Algorithm, now: u64, n: u32) -> Decision {
+        if !self.remote.is_up() {
+            return self.fail(algorithm, now, n, duration_nanos(Duration::from_millis(1)));
+        }
+        Decision::Denied {
+            retry_after: lease.retry_in(now).unwrap_or(LEASE_RETRY),
+            remaining: 0,
+            reset_after: 0,
+        }
+    }
+
+    /// A check that may wait for Redis: a script call (strict), or the lease with at most
+    /// one wait for a refill (leased). `start_refill` hands a refill to the actor and says
+    /// whether it took it; when it cannot, this caller refills itself.
+    pub(crate) async fn check(
+        &self,
+        algorithm: &Algorithm,
+        clock: &Clock,
+        n: u32,
+        start_refill: impl Fn() -> bool,
+    ) -> Decision {
+        let Some(lease) = &self.lease else {
+            if let Some(d) = capacity_check(algorithm, n) {
+                return d;
+            }
+            return match self
+                .remote
+                .run(self.script, &self.key, ask(algorithm, n, false))
+                .await
+            {
+                Ok(reply) => decision(reply),
+                Err(retry) => self.fail(algorithm, clock.nanos(), n, duration_nanos(retry)),
+            };
+        };
+        let (d, refill) = self.check_now(algorithm, clock.nanos(), n);
+        let lease_was_empty = matches!(d, Decision::Denied { .. })
+            && self.remote.is_up()
+            && lease.retry_in(clock.nanos()).is_none();
+        if !lease_was_empty {
+            if refill && !start_refill() {
+                self.refill(algorithm, clock).await;
+            }
+            return d;
+        }
+        let landed = lease.next_refill();
+        tokio::pin!(landed);
+        landed.as_mut().enable();
+        if refill && !start_refill() {
+            self.refill(algorithm, clock).await;
+        }
+        let _ = tokio::time::timeout(self.remote_timeout() * 2, landed).await;
+        let now = clock.nanos();
+        match lease.spend(n, now) {
+            Some(left) => Decision::Allowed {
+                remaining: units(left),
+                reset_after: 0,
+            },
+            None => self.empty(lease, algorithm, now, n),
+        }
+    }
+
+    fn remote_timeout(&self) -> Duration {
+        self.remote.timeout()
+    }
+
+    /// Takes the next batch from Redis into the lease (the actor runs it; single flight is
+    /// the caller's claim).
+    pub(crate) async fn refill(&self, algorithm: &Algorithm, clock: &Clock) {
+        let Some(lease) = &self.lease else { return };
+        let now = clock.nanos();
+        let (_, capacity) = algorithm.parts();
+        let need = self.need.swap(0, Ordering::Relaxed);
+        let batch = lease.batch(now, algorithm.rate_per_ns(), need, (capacity / 4).max(1));
+        let reply = self
+            .remote
+            .run(self.script, &self.key, ask(algorithm, batch, true))
+            .await
+            .ok();
+        if reply.is_some_and(|r| r.granted > 0) {
+            self.leases.increment(1);
+        }
+        lease.refilled(now, reply);
+    }
+
+    /// Gives back a refill claim nobody can run now.
+    pub(crate) fn release_refill(&self) {
+        if let Some(lease) = &self.lease {
+            lease.release_refill();
+        }
+    }
+
+    /// Back to a full quota: drops the lease and the local fallback state, and deletes the
+    /// key in Redis (in the background: this never waits).
+    pub(crate) fn reset(&self) {
+        if let Some(lease) = &self.lease {
+            lease.clear();
+        }
+        self.local.reset();
+        self.remote.delete_in_background(self.key.clone());
+    }
+}
+
+/// A keyed limiter's state in Redis: one key per limiter key, strict mode.
+pub(crate) struct KeyedRemote<K> {
+    remote: Remote,
+    script: &'static Script,
+    prefix: String,
+    encode: super::KeyEncoder<K>,
+    fallback: Fallback,
+    /// The local share in fail mode `Local`, for the keyed table that stands in.
+    pub(crate) local_share: Option<u32>,
+}
+
+impl<K> std::fmt::Debug for KeyedRemote<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedRemote")
+            .field("prefix", &self.prefix)
+            .field("remote", &self.remote)
+            .finish()
+    }
+}
+
+impl<K> KeyedRemote<K> {
+    pub(crate) fn new(
+        name: &Arc<str>,
+        kind: &LimiterKind,
+        backend: &RedisBackend,
+        encode: super::KeyEncoder<K>,
+        guard: Breaker,
+        telemetry: Telemetry,
+    ) -> Result<Self, ConfigError> {
+        if backend.mode != RedisMode::Strict {
+            return Err(ConfigError::new(
+                "redis.mode",
+                "keyed limiters run strict on Redis (a lease per key would strand units across keys); use RedisMode::Strict",
+            ));
+        }
+        let (remote, fallback) = remote(name, backend, guard, telemetry)?;
+        let key = backend.key.as_deref().unwrap_or(name);
+        Ok(Self {
+            remote,
+            script: scripts::for_kind(kind),
+            prefix: format!("{}:{key}:", backend.prefix),
+            encode,
+            local_share: match backend.on_failure {
+                super::FailMode::Local { percent } => Some(percent),
+                _ => None,
+            },
+            fallback,
+        })
+    }
+
+    fn key_of(&self, key: &K) -> String {
+        format!("{}{}", self.prefix, (self.encode)(key))
+    }
+
+    /// One script call for `key`; `local` checks the stand-in table while Redis is down.
+    pub(crate) async fn check(
+        &self,
+        key: &K,
+        algorithm: &Algorithm,
+        n: u32,
+        local: impl FnOnce() -> Decision,
+    ) -> Decision {
+        if let Some(d) = capacity_check(algorithm, n) {
+            return d;
+        }
+        match self
+            .remote
+            .run(self.script, &self.key_of(key), ask(algorithm, n, false))
+            .await
+        {
+            Ok(reply) => decision(reply),
+            Err(retry) => self.fallback.decide(duration_nanos(retry), |_| local()),
+        }
+    }
+
+    /// Deletes `key`'s state in Redis (in the background).
+    pub(crate) fn reset(&self, key: &K) {
+        self.remote.delete_in_background(self.key_of(key));
+    }
+}

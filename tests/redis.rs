@@ -1,0 +1,605 @@
+//! Limiters on a real redis-server (started by the tests on a free 127.0.0.1 port).
+//!
+//! These tests run on real time: Redis's clock is the server's. Quotas are per hour so no
+//! refill lands while a test runs (and the bounds allow for the few that could).
+#![allow(clippy::unwrap_used)]
+#![cfg(all(feature = "redis", feature = "test-util"))]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::next_matching;
+use common::redis_server::RedisServer;
+use palisade::{
+    CallError, ConfigError, DenyReason, Event, FailMode, KeyedLimiterConfig, LimiterConfig, Policy,
+    Quota, RedisBackend, RedisMode, Runtime, SpawnError,
+};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn backend(server: &RedisServer) -> RedisBackend {
+    RedisBackend::new(server.url())
+        .prefix("test")
+        .timeout(Duration::from_millis(200))
+        .open_for(Duration::from_millis(300))
+}
+
+fn config_error(e: SpawnError) -> ConfigError {
+    match e {
+        SpawnError::Config(c) => c,
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}
+
+/// Runs `instances` limiters, each in its own OS thread, tokio runtime and palisade
+/// runtime, all on one Redis key; each hammers its limiter from `tasks` tasks making
+/// `attempts` checks each. Returns the total admitted.
+fn hammer(
+    server: &RedisServer,
+    test: &str,
+    config: LimiterConfig,
+    mode: RedisMode,
+    instances: usize,
+    tasks: usize,
+    attempts: usize,
+) -> u64 {
+    let threads: Vec<_> = (0..instances)
+        .map(|i| {
+            let config = config.clone().redis(backend(server).key(test).mode(mode));
+            let name = format!("{test}-{i}");
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let rt = Runtime::start().await.unwrap();
+                    let limiter = rt.limiter(&name, config).await.unwrap();
+                    let workers: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let limiter = limiter.clone();
+                            tokio::spawn(async move {
+                                let mut admitted = 0u64;
+                                for _ in 0..attempts {
+                                    if limiter.acquire(1).await.is_ok() {
+                                        admitted += 1;
+                                    }
+                                }
+                                admitted
+                            })
+                        })
+                        .collect();
+                    let mut admitted = 0;
+                    for w in workers {
+                        admitted += w.await.unwrap();
+                    }
+                    rt.shutdown().await;
+                    admitted
+                })
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).sum()
+}
+
+/// The most a GCRA quota of `limit` per hour could admit over `elapsed`: the burst plus
+/// one unit per interval that passed.
+fn gcra_bound(limit: u64, elapsed: Duration) -> u64 {
+    limit + (elapsed.as_secs_f64() / (3600.0 / limit as f64)).ceil() as u64
+}
+
+/// 4 runtimes hammer one GCRA quota of 500 per hour: the total admitted never exceeds the
+/// limit, and (every instance spending every unit it took) reaches it.
+fn four_runtimes_on_one_quota(test: &str, mode: RedisMode, attempts: usize) {
+    let server = RedisServer::start();
+    let started = Instant::now();
+    let config = LimiterConfig::gcra(Quota::per_hour(500));
+    let admitted = hammer(&server, test, config, mode, 4, 16, attempts);
+    let bound = gcra_bound(500, started.elapsed());
+    assert!(
+        admitted <= bound,
+        "{mode:?}: admitted {admitted}, the global limit allows {bound}"
+    );
+    assert!(
+        admitted >= 500,
+        "{mode:?}: {} attempts on a fresh quota of 500 admitted only {admitted}",
+        4 * 16 * attempts
+    );
+}
+
+#[test]
+fn strict_mode_holds_the_global_limit_across_four_runtimes() {
+    four_runtimes_on_one_quota("acc-strict", RedisMode::Strict, 40);
+}
+
+#[test]
+fn leased_mode_holds_the_global_limit_across_four_runtimes() {
+    four_runtimes_on_one_quota("acc-leased", RedisMode::Leased, 400);
+}
+
+#[test]
+fn every_window_algorithm_holds_the_global_limit_in_both_modes() {
+    let server = RedisServer::start();
+    let configs = [
+        (
+            "acc-bucket",
+            LimiterConfig::token_bucket(300, Quota::per_hour(300)),
+        ),
+        ("acc-fixed", LimiterConfig::fixed_window(300, HOUR)),
+        ("acc-sliding", LimiterConfig::sliding_window(300, HOUR)),
+    ];
+    for (test, config) in configs {
+        for (mode, suffix) in [(RedisMode::Strict, "s"), (RedisMode::Leased, "l")] {
+            let test = format!("{test}-{suffix}");
+            let admitted = hammer(&server, &test, config.clone(), mode, 4, 8, 60);
+            // 300 per hour: at most one more unit could refill while a test runs
+            assert!(
+                (300..=301).contains(&admitted),
+                "{test}: admitted {admitted} of a global 300"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn strict_checks_answer_remaining_and_retry_after_from_redis() {
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let cases = [
+        (
+            "alg-gcra",
+            LimiterConfig::gcra(Quota::per_hour(3)),
+            HOUR / 3,
+        ),
+        (
+            "alg-bucket",
+            LimiterConfig::token_bucket(3, Quota::per_hour(3)),
+            HOUR / 3,
+        ),
+        (
+            "alg-leaky",
+            LimiterConfig::leaky_bucket(Quota::per_hour(3)),
+            HOUR / 3,
+        ),
+        ("alg-fixed", LimiterConfig::fixed_window(3, HOUR), HOUR),
+        (
+            "alg-sliding",
+            LimiterConfig::sliding_window(3, HOUR),
+            2 * HOUR,
+        ),
+    ];
+    for (name, config, longest_wait) in cases {
+        let l = rt
+            .limiter(name, config.redis(backend(&server)))
+            .await
+            .unwrap();
+        let burst = if name == "alg-leaky" { 1 } else { 3 };
+        for left in (0..burst).rev() {
+            let a = l.acquire(1).await.unwrap_or_else(|d| panic!("{name}: {d}"));
+            assert_eq!(a.remaining, left, "{name}");
+        }
+        let d = l.acquire(1).await.unwrap_err();
+        assert_eq!(d.reason, DenyReason::Exhausted, "{name}");
+        assert_eq!(d.remaining, 0, "{name}");
+        assert!(
+            d.retry_after > Duration::ZERO && d.retry_after <= longest_wait,
+            "{name}: retry_after {:?}",
+            d.retry_after
+        );
+        // the decision is Redis's, not a local one: another limiter on the key agrees
+        let twin = rt
+            .limiter(
+                &format!("{name}-twin"),
+                l.config().redis(backend(&server).key(name)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            twin.acquire(1).await.unwrap_err().reason,
+            DenyReason::Exhausted,
+            "{name}"
+        );
+        // a cost above the capacity is its own answer, without a round trip
+        assert!(matches!(
+            l.acquire(10).await.unwrap_err().reason,
+            DenyReason::ExceedsCapacity { cost: 10, .. }
+        ));
+    }
+    // execute says RateLimited with Redis's retry_after
+    let l = rt.get_limiter("alg-gcra").unwrap();
+    match l.execute(|| async { Ok::<_, ()>(()) }).await {
+        Err(CallError::RateLimited { retry_after, .. }) => assert!(retry_after <= HOUR / 3),
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_check_that_never_waits_needs_leased_mode() {
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let strict = rt
+        .limiter(
+            "sync-strict",
+            LimiterConfig::gcra(Quota::per_hour(10)).redis(backend(&server)),
+        )
+        .await
+        .unwrap();
+    let d = strict.check().unwrap_err();
+    assert_eq!(d.reason, DenyReason::NeedsAsync);
+    assert!(d.to_string().contains("acquire"), "{d}");
+
+    let leased = rt
+        .limiter(
+            "sync-leased",
+            LimiterConfig::gcra(Quota::per_second(1000))
+                .redis(backend(&server).mode(RedisMode::Leased)),
+        )
+        .await
+        .unwrap();
+    // the first acquire waits for the first lease (50 ms of the quota's rate: 50 units);
+    // later checks spend it without waiting
+    leased.acquire(1).await.unwrap();
+    let a = leased.check().unwrap();
+    assert!(
+        a.remaining <= 48,
+        "what is left of this instance's lease: {a:?}"
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn each_fail_mode_while_redis_is_down_and_recovery_without_a_restart() {
+    let mut server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let mut events = rt.subscribe();
+    let quota = LimiterConfig::gcra(Quota::per_hour(4));
+    let open = rt
+        .limiter(
+            "down-open",
+            quota
+                .clone()
+                .redis(backend(&server).on_failure(FailMode::Open)),
+        )
+        .await
+        .unwrap();
+    let closed = rt
+        .limiter(
+            "down-closed",
+            quota
+                .clone()
+                .redis(backend(&server).on_failure(FailMode::Closed)),
+        )
+        .await
+        .unwrap();
+    let local = rt
+        .limiter(
+            "down-local",
+            quota
+                .clone()
+                .redis(backend(&server).on_failure(FailMode::Local { percent: 50 })),
+        )
+        .await
+        .unwrap();
+    // spend the global quotas while Redis is up
+    for l in [&open, &closed, &local] {
+        for _ in 0..4 {
+            l.acquire(1).await.unwrap();
+        }
+        assert_eq!(
+            l.acquire(1).await.unwrap_err().reason,
+            DenyReason::Exhausted
+        );
+    }
+
+    server.stop();
+    // fail open: admitted although the global quota is spent
+    assert!(open.acquire(1).await.is_ok());
+    next_matching(&mut events, |e| {
+        matches!(e, Event::BackendHealth { name, healthy: false, .. } if &**name == "down-open")
+    })
+    .await;
+    for _ in 0..20 {
+        assert!(open.acquire(1).await.is_ok(), "fail open admits everything");
+    }
+    // fail closed: denied, saying the backend is down
+    for _ in 0..20 {
+        let d = closed.acquire(1).await.unwrap_err();
+        assert_eq!(d.reason, DenyReason::BackendDown);
+        assert!(d.retry_after > Duration::ZERO);
+    }
+    // local at 50 % of 4 per hour: a local burst of 2, then denied
+    let answers: Vec<_> = futures_collect(&local, 6).await;
+    assert_eq!(
+        answers.iter().filter(|r| r.is_ok()).count(),
+        2,
+        "local share admits 2 of 6: {answers:?}"
+    );
+    assert!(answers[2..]
+        .iter()
+        .all(|r| r.as_ref().unwrap_err().reason == DenyReason::Exhausted));
+    // the guard breakers opened: later checks did not even try Redis
+    let guard = rt.get_breaker("down-closed.redis").unwrap();
+    assert_ne!(guard.state(), palisade::BreakerState::Closed);
+    assert!(guard.metrics().not_permitted > 0);
+
+    server.restart();
+    // The guard probes Redis again after open_for; the fresh server holds a fresh quota of
+    // 4. Until the guard closes some checks still get BackendDown; every admitted check is
+    // Redis's, so exactly 4 are admitted before Redis says Exhausted.
+    let mut admitted = 0;
+    let recovered = async {
+        loop {
+            match closed.acquire(1).await {
+                Ok(_) => admitted += 1,
+                Err(d) if d.reason == DenyReason::Exhausted => return,
+                Err(d) => assert_eq!(d.reason, DenyReason::BackendDown),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), recovered)
+        .await
+        .expect("the limiter uses Redis again once it is back");
+    assert_eq!(admitted, 4, "the fresh global quota, no more");
+    next_matching(&mut events, |e| {
+        matches!(e, Event::BackendHealth { name, healthy: true, .. } if &**name == "down-closed")
+    })
+    .await;
+    rt.shutdown().await;
+}
+
+async fn futures_collect(
+    l: &palisade::Limiter,
+    n: usize,
+) -> Vec<Result<palisade::Allowed, palisade::Denied>> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(l.acquire(1).await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_flushed_script_cache_is_reloaded_transparently() {
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let l = rt
+        .limiter(
+            "flush",
+            LimiterConfig::gcra(Quota::per_hour(5)).redis(backend(&server)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(l.acquire(1).await.unwrap().remaining, 4);
+    assert_eq!(server.command(&["SCRIPT", "FLUSH"]).as_deref(), Some("+OK"));
+    assert_eq!(
+        l.acquire(1).await.unwrap().remaining,
+        3,
+        "state kept, script reloaded"
+    );
+    assert_eq!(
+        rt.get_breaker("flush.redis").unwrap().metrics().failed,
+        0,
+        "a reload is not a backend failure"
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn state_that_does_not_parse_is_a_backend_failure_not_a_misread() {
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let mut events = rt.subscribe();
+    let l = rt
+        .limiter(
+            "garbage",
+            LimiterConfig::gcra(Quota::per_hour(5))
+                .redis(backend(&server).on_failure(FailMode::Closed)),
+        )
+        .await
+        .unwrap();
+    assert!(l.acquire(1).await.is_ok());
+    assert_eq!(
+        server
+            .command(&["SET", "test:garbage", "not-a-time"])
+            .as_deref(),
+        Some("+OK")
+    );
+    assert_eq!(
+        l.acquire(1).await.unwrap_err().reason,
+        DenyReason::BackendDown
+    );
+    let e = next_matching(&mut events, |e| matches!(e, Event::BackendHealth { .. })).await;
+    match e {
+        Event::BackendHealth { healthy, cause, .. } => {
+            assert!(!healthy);
+            assert!(
+                cause.contains("test:garbage"),
+                "the cause names the key: {cause}"
+            );
+        }
+        _ => unreachable!(),
+    }
+    // a hash where a string is expected (another tool's key): a WRONGTYPE error, same answer
+    assert_eq!(
+        server.command(&["DEL", "test:garbage"]).as_deref(),
+        Some(":1")
+    );
+    assert_eq!(
+        server
+            .command(&["HSET", "test:garbage", "x", "1"])
+            .as_deref(),
+        Some(":1")
+    );
+    assert_eq!(
+        l.acquire(1).await.unwrap_err().reason,
+        DenyReason::BackendDown
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn keyed_limiters_keep_a_global_quota_per_key() {
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let plans = |prefix: &'static str| {
+        KeyedLimiterConfig::new(
+            LimiterConfig::fixed_window(2, HOUR).redis(backend(&server).key("plans")),
+        )
+        .quota_per_key(|user: &String| {
+            if user.starts_with("pro-") {
+                Quota::per_hour(5)
+            } else {
+                Quota::per_hour(2)
+            }
+        })
+        .redis_key(move |user: &String| format!("{prefix}{user}"))
+    };
+    let a = rt.keyed_limiter("keyed-a", plans("")).await.unwrap();
+    let b = rt.keyed_limiter("keyed-b", plans("")).await.unwrap();
+    let free = "free-1".to_owned();
+    let pro = "pro-1".to_owned();
+    // two limiters (two instances) share each key's quota
+    assert!(a.acquire(&free, 1).await.is_ok());
+    assert!(b.acquire(&free, 1).await.is_ok());
+    assert_eq!(
+        a.acquire(&free, 1).await.unwrap_err().reason,
+        DenyReason::Exhausted
+    );
+    for _ in 0..5 {
+        assert!(b.acquire(&pro, 1).await.is_ok());
+    }
+    assert!(a.acquire(&pro, 1).await.is_err());
+    assert_eq!(
+        a.check(&pro).unwrap_err().reason,
+        DenyReason::NeedsAsync,
+        "strict keyed checks need acquire"
+    );
+    match a.execute(&free, || async { Ok::<_, ()>(()) }).await {
+        Err(CallError::RateLimited { .. }) => {}
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    // the key is in Redis under prefix:key:encoded
+    assert_eq!(
+        server.command(&["EXISTS", "test:plans:pro-1"]).as_deref(),
+        Some(":1")
+    );
+    assert_eq!(
+        a.len(),
+        0,
+        "nothing is held in the local table while Redis answers"
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_policy_spends_a_redis_limiter_per_attempt() {
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let l = rt
+        .limiter(
+            "policy-redis",
+            LimiterConfig::gcra(Quota::per_hour(2)).redis(backend(&server)),
+        )
+        .await
+        .unwrap();
+    let policy = Policy::new().limiter(&l);
+    for _ in 0..2 {
+        policy.execute(|| async { Ok::<_, ()>(1) }).await.unwrap();
+    }
+    assert!(matches!(
+        policy.execute(|| async { Ok::<_, ()>(1) }).await,
+        Err(CallError::RateLimited { .. })
+    ));
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_redis_settings_name_their_field() {
+    let rt = Runtime::start().await.unwrap();
+    let quota = LimiterConfig::gcra(Quota::per_second(5));
+    let cases = [
+        (RedisBackend::new("not a url"), "redis.url"),
+        (
+            RedisBackend::new("redis://127.0.0.1:1/").prefix(""),
+            "redis.prefix",
+        ),
+        (
+            RedisBackend::new("redis://127.0.0.1:1/").key("a b"),
+            "redis.key",
+        ),
+        (
+            RedisBackend::new("redis://127.0.0.1:1/").timeout(Duration::ZERO),
+            "redis.timeout",
+        ),
+        (
+            RedisBackend::new("redis://127.0.0.1:1/")
+                .lease_window(Duration::from_secs(2))
+                .lease_ttl(Duration::from_secs(1)),
+            "redis.lease_ttl",
+        ),
+        (
+            RedisBackend::new("redis://127.0.0.1:1/").on_failure(FailMode::Local { percent: 0 }),
+            "redis.on_failure",
+        ),
+    ];
+    for (i, (backend, field)) in cases.into_iter().enumerate() {
+        let e = rt
+            .limiter(&format!("bad-{i}"), quota.clone().redis(backend))
+            .await
+            .unwrap_err();
+        assert_eq!(config_error(e).field, field);
+        assert!(
+            rt.get_breaker(&format!("bad-{i}.redis")).is_none(),
+            "no guard is left behind by a refused config"
+        );
+    }
+    let keyed = KeyedLimiterConfig::<String>::new(
+        quota
+            .clone()
+            .redis(RedisBackend::new("redis://127.0.0.1:1/")),
+    );
+    let e = rt
+        .keyed_limiter("bad-keyed", keyed.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(config_error(e).field, "redis_key");
+    let leased = KeyedLimiterConfig::<String>::new(
+        quota.redis(RedisBackend::new("redis://127.0.0.1:1/").mode(RedisMode::Leased)),
+    )
+    .redis_key(|k| k.clone());
+    let e = rt.keyed_limiter("bad-keyed-2", leased).await.unwrap_err();
+    assert_eq!(config_error(e).field, "redis.mode");
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_running_limiter_keeps_its_backend() {
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let l = rt
+        .limiter(
+            "keep-backend",
+            LimiterConfig::gcra(Quota::per_hour(2)).redis(backend(&server)),
+        )
+        .await
+        .unwrap();
+    let moved = l.reconfigure(LimiterConfig::gcra(Quota::per_hour(2))).await;
+    assert!(matches!(moved, Err(palisade::ControlError::Config(ref e)) if e.field == "redis"));
+    // the quota may change and Redis's state stays: one unit spent of 2 per hour (TAT half
+    // an hour ahead), then 3 per hour: one more fits, with nothing left (a fresh state
+    // would say 2 left)
+    l.acquire(1).await.unwrap();
+    l.reconfigure(LimiterConfig::gcra(Quota::per_hour(3)).redis(backend(&server)))
+        .await
+        .unwrap();
+    assert_eq!(l.acquire(1).await.unwrap().remaining, 0);
+    assert_eq!(
+        l.acquire(1).await.unwrap_err().reason,
+        DenyReason::Exhausted
+    );
+    rt.shutdown().await;
+}
