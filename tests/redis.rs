@@ -119,6 +119,47 @@ fn leased_mode_holds_the_global_limit_across_four_runtimes() {
     four_runtimes_on_one_quota("acc-leased", RedisMode::Leased, 400);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_strict_checks_share_round_trips_and_stay_exact() {
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let l = rt
+        .limiter(
+            "batched",
+            LimiterConfig::gcra(Quota::per_hour(10)).redis(backend(&server)),
+        )
+        .await
+        .unwrap();
+    let before = server.calls("evalsha");
+    let checks: Vec<_> = (0..64)
+        .map(|i| {
+            let l = l.clone();
+            // mixed costs: 1 or 2
+            tokio::spawn(async move { l.acquire(1 + i % 2).await.map(|_| 1 + i % 2) })
+        })
+        .collect();
+    let mut spent = 0;
+    for c in checks {
+        if let Ok(cost) = c.await.unwrap() {
+            spent += cost;
+        }
+    }
+    assert!(
+        (9..=10).contains(&spent),
+        "the quota of 10 is spent by whole checks (a last check of cost 2 may not fit): {spent}"
+    );
+    let calls = server.calls("evalsha") - before;
+    assert!(
+        calls < 64,
+        "64 concurrent checks went in {calls} script calls (queued checks go together)"
+    );
+    assert_eq!(
+        l.acquire(1).await.unwrap_err().reason,
+        DenyReason::Exhausted
+    );
+    rt.shutdown().await;
+}
+
 #[test]
 fn every_window_algorithm_holds_the_global_limit_in_both_modes() {
     let server = RedisServer::start();

@@ -93,6 +93,30 @@ impl RedisServer {
     }
 }
 
+impl RedisServer {
+    /// The `calls=` count of one command in `INFO commandstats` (0 when never called).
+    pub fn calls(&self, command: &str) -> u64 {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return 0;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = stream.write_all(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n");
+        let mut reader = BufReader::new(stream);
+        let mut header = String::new();
+        let _ = reader.read_line(&mut header);
+        let len: usize = header.trim_start_matches('$').trim().parse().unwrap_or(0);
+        let mut body = vec![0; len];
+        let _ = std::io::Read::read_exact(&mut reader, &mut body);
+        let prefix = format!("cmdstat_{}:calls=", command.to_lowercase());
+        String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();

@@ -7,10 +7,12 @@
 //!   the backend's health ([`Event::BackendHealth`](crate::Event::BackendHealth)).
 //! - `lease`: leased mode's local batch of units.
 //! - `fallback`: the fail mode while Redis is down.
+//! - `batch`: strict checks that queue up during a round trip go together in the next.
 //! - `store`: strict and leased checks for direct and keyed limiters.
 //!
 //! docs/DISTRIBUTED.md explains the modes and their trade-offs.
 
+mod batch;
 mod config;
 mod fallback;
 mod lease;

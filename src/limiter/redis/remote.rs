@@ -14,13 +14,12 @@ use crate::breaker::Breaker;
 use crate::error::{CallError, ConfigError};
 use crate::telemetry::{metrics as m, Event, Telemetry};
 
-/// What a script call needs besides the key: the algorithm's period in microseconds, its
-/// capacity, the cost and whether to take up to the cost (a lease).
+/// What a script call needs besides the key and the costs: the algorithm's period in
+/// microseconds, its capacity, and whether to take up to each cost (a lease).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ask {
     pub(crate) period_us: f64,
     pub(crate) capacity: u32,
-    pub(crate) cost: u32,
     pub(crate) partial: bool,
 }
 
@@ -83,14 +82,16 @@ impl Remote {
         self.up.load(Ordering::Acquire)
     }
 
-    /// Runs `script` on `key`. `Err(retry_after)` when the backend is down (the guard's
-    /// time left in open, or the call timeout).
+    /// Runs `script` on `key` for `costs` (decided in order), one answer per cost.
+    /// `Err(retry_after)` when the backend is down (the guard's time left in open, or the
+    /// call timeout).
     pub(crate) async fn run(
         &self,
         script: &Script,
         key: &str,
         ask: Ask,
-    ) -> Result<Reply, Duration> {
+        costs: &[u32],
+    ) -> Result<Vec<Reply>, Duration> {
         let outcome = self
             .guard
             .execute(|| async {
@@ -99,8 +100,8 @@ impl Remote {
                 call.key(key)
                     .arg(ask.period_us)
                     .arg(ask.capacity)
-                    .arg(ask.cost)
-                    .arg(u8::from(ask.partial));
+                    .arg(u8::from(ask.partial))
+                    .arg(costs);
                 let answer = async {
                     match call.invoke_async::<Vec<i64>>(&mut conn).await {
                         // The first call on a connection that dropped fails while the
@@ -115,7 +116,7 @@ impl Remote {
                 match tokio::time::timeout(self.timeout, answer).await {
                     Err(_) => Err(format!("no answer within {:?}", self.timeout)),
                     Ok(Err(e)) => Err(e.to_string()),
-                    Ok(Ok(v)) => Reply::parse(&v),
+                    Ok(Ok(v)) => Reply::parse_all(&v, costs.len()),
                 }
             })
             .await;
@@ -145,6 +146,19 @@ impl Remote {
                 let _: Result<(), _> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
             });
         }
+    }
+
+    /// [`run`](Self::run) for a single cost.
+    pub(crate) async fn run_one(
+        &self,
+        script: &Script,
+        key: &str,
+        ask: Ask,
+        cost: u32,
+    ) -> Result<Reply, Duration> {
+        let replies = self.run(script, key, ask, &[cost]).await?;
+        // `run` checked that there is exactly one answer per cost
+        replies.into_iter().next().ok_or(self.timeout)
     }
 
     fn health(&self, up: bool, cause: impl FnOnce() -> Arc<str>) {

@@ -3,9 +3,12 @@
 //!
 //! Every script takes `KEYS[1]` (the quota's state) and `ARGV`: the algorithm's period in
 //! microseconds (emission interval, or window), its capacity (burst, bucket or window
-//! limit), the cost, and `1` to take *up to* the cost (a lease) or `0` for all or nothing.
-//! Every script answers `{granted, remaining, retry_after_us, reset_after_us}` and sets an
-//! expiry so a key vanishes once it is back to a full quota.
+//! limit), `1` to take *up to* each cost (a lease) or `0` for all or nothing, then one or
+//! more costs. The costs are decided in order, as separate checks arriving together (strict
+//! mode sends the checks that queued up during the previous round trip in one call), and
+//! the state is written once. The answer is `{granted, remaining, retry_after_us,
+//! reset_after_us}` per cost; every write sets an expiry so a key vanishes once it is back
+//! to a full quota.
 //!
 //! Times are microseconds held in Lua doubles (exact up to 2^53 µs, about 285 years), so the
 //! backend's resolution is one microsecond. State written by something else (a wrong type,
@@ -20,19 +23,27 @@ use crate::limiter::config::LimiterKind;
 const PRELUDE: &str = r"
 local period = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local partial = ARGV[4] == '1'
+local partial = ARGV[3] == '1'
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local out = {}
+local granted = false
 local function bad(what)
   return redis.error_reply('palisade: ' .. KEYS[1] .. ' holds ' .. what)
 end
--- how much to take of `fits` units: all of the cost, or up to it for a lease
-local function amount(fits)
+-- how much of a cost to take when `fits` units fit: all of it, or up to it for a lease
+local function amount(cost, fits)
   if fits < 0 then fits = 0 end
   if partial then return math.min(cost, fits), fits end
   if cost <= fits then return cost, fits end
   return 0, fits
+end
+local function answer(take, remaining, retry_after, reset_after)
+  out[#out + 1] = take
+  out[#out + 1] = remaining
+  out[#out + 1] = math.max(0, math.ceil(retry_after))
+  out[#out + 1] = math.max(0, math.ceil(reset_after))
+  if take > 0 then granted = true end
 end
 ";
 
@@ -46,14 +57,21 @@ if stored then
   if tat < now then tat = now end
 end
 local limit = now + period * capacity
-local take, fits = amount(math.floor((limit - tat) / period + 1e-6))
-if take == 0 then
-  local need = partial and 1 or cost
-  return {0, fits, math.ceil(tat + need * period - limit), math.ceil(tat - now)}
+for i = 4, #ARGV do
+  local cost = tonumber(ARGV[i])
+  local take, fits = amount(cost, math.floor((limit - tat) / period + 1e-6))
+  if take == 0 then
+    local need = partial and 1 or cost
+    answer(0, fits, tat + need * period - limit, tat - now)
+  else
+    tat = tat + take * period
+    answer(take, math.floor((limit - tat) / period + 1e-6), 0, tat - now)
+  end
 end
-local new = tat + take * period
-redis.call('SET', KEYS[1], string.format('%.3f', new), 'PX', math.ceil((new - now) / 1000) + 1)
-return {take, math.floor((limit - new) / period + 1e-6), 0, math.ceil(new - now)}
+if granted then
+  redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+end
+return out
 ";
 
 /// Token bucket: a hash of `tokens` (fractional) and `ts` (µs of the last refill).
@@ -66,16 +84,22 @@ if state[1] then
   if not tokens or not ts then return bad('a token bucket that does not parse') end
   if now > ts then tokens = math.min(capacity, tokens + (now - ts) / period) end
 end
-local take, fits = amount(math.floor(tokens + 1e-6))
-if take == 0 then
-  local need = partial and 1 or cost
-  return {0, fits, math.ceil((need - tokens) * period), math.ceil((capacity - tokens) * period)}
+for i = 4, #ARGV do
+  local cost = tonumber(ARGV[i])
+  local take, fits = amount(cost, math.floor(tokens + 1e-6))
+  if take == 0 then
+    local need = partial and 1 or cost
+    answer(0, fits, (need - tokens) * period, (capacity - tokens) * period)
+  else
+    tokens = tokens - take
+    answer(take, math.floor(tokens + 1e-6), 0, (capacity - tokens) * period)
+  end
 end
-tokens = tokens - take
-local full_in = (capacity - tokens) * period
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.0f', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(full_in / 1000) + 1)
-return {take, math.floor(tokens + 1e-6), 0, math.ceil(full_in)}
+if granted then
+  redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'ts', string.format('%.0f', now))
+  redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - tokens) * period / 1000) + 1)
+end
+return out
 ";
 
 /// Fixed window: a hash of `w` (window index) and `c` (its count).
@@ -90,13 +114,20 @@ if state[1] then
   if w == index then count = c end
 end
 local ends = (index + 1) * period - now
-local take, fits = amount(capacity - count)
-if take == 0 then
-  return {0, fits, math.ceil(ends), math.ceil(ends)}
+for i = 4, #ARGV do
+  local take, fits = amount(tonumber(ARGV[i]), capacity - count)
+  if take == 0 then
+    answer(0, fits, ends, ends)
+  else
+    count = count + take
+    answer(take, fits - take, 0, ends)
+  end
 end
-redis.call('HSET', KEYS[1], 'w', string.format('%.0f', index), 'c', count + take)
-redis.call('PEXPIRE', KEYS[1], math.ceil(ends / 1000) + 1)
-return {take, fits - take, 0, math.ceil(ends)}
+if granted then
+  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', index), 'c', count)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(ends / 1000) + 1)
+end
+return out
 ";
 
 /// Sliding window (weighted two-counter estimate): a hash of `w` (current window index),
@@ -113,28 +144,33 @@ if state[1] then
   if w == index then prev, cur = p, c elseif w == index - 1 then prev = c end
 end
 local elapsed = now - index * period
-local used = prev * (period - elapsed) / period + cur
-local fits = math.min(math.floor(capacity - used + 1e-6), capacity - cur)
-local reset = 0
-if cur > 0 then reset = (index + 2) * period - now elseif prev > 0 then reset = (index + 1) * period - now end
-local take
-take, fits = amount(fits)
-if take == 0 then
-  local need = partial and 1 or cost
-  local wait
-  if cur + need > capacity then
-    -- the next window, then until this window's count (as the previous) weighs little enough
-    wait = (index + 1) * period - now + math.max(0, period * (1 - (capacity - need) / math.max(cur, 1)))
-  elseif prev > 0 then
-    wait = period - (capacity - cur - need) * period / prev - elapsed
+local ends = (index + 1) * period - now
+for i = 4, #ARGV do
+  local cost = tonumber(ARGV[i])
+  local used = prev * (period - elapsed) / period + cur
+  local take, fits = amount(cost, math.min(math.floor(capacity - used + 1e-6), capacity - cur))
+  if take == 0 then
+    local need = partial and 1 or cost
+    local wait = 1
+    if cur + need > capacity then
+      -- the next window, then until this window's count (as the previous) weighs little enough
+      wait = ends + math.max(0, period * (1 - (capacity - need) / math.max(cur, 1)))
+    elseif prev > 0 then
+      wait = period - (capacity - cur - need) * period / prev - elapsed
+    end
+    local reset = 0
+    if cur > 0 then reset = ends + period elseif prev > 0 then reset = ends end
+    answer(0, fits, math.max(1, wait), reset)
   else
-    wait = 1
+    cur = cur + take
+    answer(take, fits - take, 0, ends + period)
   end
-  return {0, fits, math.max(1, math.ceil(wait)), math.ceil(reset)}
 end
-redis.call('HSET', KEYS[1], 'w', string.format('%.0f', index), 'p', prev, 'c', cur + take)
-redis.call('PEXPIRE', KEYS[1], math.ceil(((index + 2) * period - now) / 1000) + 1)
-return {take, fits - take, 0, math.ceil((index + 2) * period - now)}
+if granted then
+  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', index), 'p', prev, 'c', cur)
+  redis.call('PEXPIRE', KEYS[1], math.ceil((ends + period) / 1000) + 1)
+end
+return out
 ";
 
 fn script(body: &str) -> Script {
@@ -167,43 +203,53 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    /// Reads a reply, refusing any other shape (a script of another version, a proxy that
-    /// rewrote it).
-    pub(crate) fn parse(v: &[i64]) -> Result<Self, String> {
-        let [granted, remaining, retry, reset] = v else {
+    /// Reads a script's answer for `checks` costs, refusing any other shape (a script of
+    /// another version, a proxy that rewrote it).
+    pub(crate) fn parse_all(v: &[i64], checks: usize) -> Result<Vec<Self>, String> {
+        if v.len() != 4 * checks {
             return Err(format!(
-                "a limiter script answered {} values instead of 4",
-                v.len()
+                "a limiter script answered {} values for {checks} checks instead of {}",
+                v.len(),
+                4 * checks
             ));
-        };
+        }
+        v.chunks_exact(4).map(Self::parse).collect()
+    }
+
+    fn parse(v: &[i64]) -> Result<Self, String> {
         let u = |x: i64, what: &str| {
             u64::try_from(x).map_err(|_| format!("a limiter script answered a negative {what}"))
         };
         Ok(Self {
-            granted: u32::try_from(u(*granted, "grant")?).unwrap_or(u32::MAX),
-            remaining: u32::try_from(u(*remaining, "remaining")?).unwrap_or(u32::MAX),
-            retry_after_us: u(*retry, "retry_after")?,
-            reset_after_us: u(*reset, "reset_after")?,
+            granted: u32::try_from(u(v[0], "grant")?).unwrap_or(u32::MAX),
+            remaining: u32::try_from(u(v[1], "remaining")?).unwrap_or(u32::MAX),
+            retry_after_us: u(v[2], "retry_after")?,
+            reset_after_us: u(v[3], "reset_after")?,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
     fn replies_of_another_shape_are_refused() {
-        assert!(Reply::parse(&[1, 2, 3]).is_err());
-        assert!(Reply::parse(&[1, -2, 3, 4]).is_err());
+        assert!(Reply::parse_all(&[1, 2, 3], 1).is_err());
+        assert!(Reply::parse_all(&[1, 2, 3, 4], 2).is_err());
+        assert!(Reply::parse_all(&[1, -2, 3, 4], 1).is_err());
+        let two = Reply::parse_all(&[1, 2, 3, 4, 0, 1, 9, 8], 2).unwrap();
         assert_eq!(
-            Reply::parse(&[1, 2, 3, 4]),
-            Ok(Reply {
+            two[0],
+            Reply {
                 granted: 1,
                 remaining: 2,
                 retry_after_us: 3,
                 reset_after_us: 4
-            })
+            }
         );
+        assert_eq!(two[1].granted, 0);
+        assert_eq!(two[1].retry_after_us, 9);
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use metrics::Counter;
 use redis::Script;
 
+use super::batch::Batched;
 use super::config::{RedisBackend, RedisMode};
 use super::fallback::Fallback;
 use super::lease::Lease;
@@ -26,12 +27,11 @@ use crate::telemetry::{metrics as m, Telemetry};
 /// more precise (a refill is on its way).
 const LEASE_RETRY: u64 = 1_000_000;
 
-fn ask(algorithm: &Algorithm, cost: u32, partial: bool) -> Ask {
+fn ask(algorithm: &Algorithm, partial: bool) -> Ask {
     let (period, capacity) = algorithm.parts();
     Ask {
         period_us: period as f64 / 1_000.0,
         capacity,
-        cost,
         partial,
     }
 }
@@ -78,9 +78,8 @@ fn remote(
 /// A direct limiter's state in Redis.
 #[derive(Debug)]
 pub(crate) struct RedisStore {
-    remote: Remote,
-    script: &'static Script,
-    key: String,
+    /// The key, its connection and the queue of strict checks.
+    target: Arc<Batched>,
     lease: Option<Lease>,
     /// The largest cost a waiting check needs from the next refill.
     need: AtomicU32,
@@ -100,9 +99,11 @@ impl RedisStore {
         let (remote, fallback) = remote(name, backend, guard, telemetry)?;
         let key = backend.key.as_deref().unwrap_or(name);
         Ok(Self {
-            remote,
-            script: scripts::for_kind(kind),
-            key: format!("{}:{key}", backend.prefix),
+            target: Arc::new(Batched::new(
+                remote,
+                scripts::for_kind(kind),
+                format!("{}:{key}", backend.prefix),
+            )),
             lease: (backend.mode == RedisMode::Leased).then(|| {
                 Lease::new(
                     duration_nanos(backend.lease_window),
@@ -150,7 +151,7 @@ impl RedisStore {
     /// The answer when the lease cannot pay: the fail mode while Redis is down, else a
     /// denial until Redis said a unit is free (or a refill lands).
     fn empty(&self, lease: &Lease, algorithm: &Algorithm, now: u64, n: u32) -> Decision {
-        if !self.remote.is_up() {
+        if !self.target.remote.is_up() {
             return self.fail(algorithm, now, n, duration_nanos(Duration::from_millis(1)));
         }
         Decision::Denied {
@@ -174,18 +175,14 @@ impl RedisStore {
             if let Some(d) = capacity_check(algorithm, n) {
                 return d;
             }
-            return match self
-                .remote
-                .run(self.script, &self.key, ask(algorithm, n, false))
-                .await
-            {
+            return match self.target.check(ask(algorithm, false), n).await {
                 Ok(reply) => decision(reply),
                 Err(retry) => self.fail(algorithm, clock.nanos(), n, duration_nanos(retry)),
             };
         };
         let (d, refill) = self.check_now(algorithm, clock.nanos(), n);
         let lease_was_empty = matches!(d, Decision::Denied { .. })
-            && self.remote.is_up()
+            && self.target.remote.is_up()
             && lease.retry_in(clock.nanos()).is_none();
         if !lease_was_empty {
             if refill && !start_refill() {
@@ -211,7 +208,7 @@ impl RedisStore {
     }
 
     fn remote_timeout(&self) -> Duration {
-        self.remote.timeout()
+        self.target.remote.timeout()
     }
 
     /// Takes the next batch from Redis into the lease (the actor runs it; single flight is
@@ -222,9 +219,10 @@ impl RedisStore {
         let (_, capacity) = algorithm.parts();
         let need = self.need.swap(0, Ordering::Relaxed);
         let batch = lease.batch(now, algorithm.rate_per_ns(), need, (capacity / 4).max(1));
-        let reply = self
+        let target = &self.target;
+        let reply = target
             .remote
-            .run(self.script, &self.key, ask(algorithm, batch, true))
+            .run_one(target.script(), &target.key, ask(algorithm, true), batch)
             .await
             .ok();
         if reply.is_some_and(|r| r.granted > 0) {
@@ -247,7 +245,8 @@ impl RedisStore {
             lease.clear();
         }
         self.local.reset();
-        self.remote.delete_in_background(self.key.clone());
+        let target = &self.target;
+        target.remote.delete_in_background(target.key.clone());
     }
 }
 
@@ -318,7 +317,7 @@ impl<K> KeyedRemote<K> {
         }
         match self
             .remote
-            .run(self.script, &self.key_of(key), ask(algorithm, n, false))
+            .run_one(self.script, &self.key_of(key), ask(algorithm, false), n)
             .await
         {
             Ok(reply) => decision(reply),
