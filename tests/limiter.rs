@@ -239,6 +239,37 @@ async fn reconfiguration_keeps_the_state_and_the_family() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn keyed_reconfiguration_moves_every_key_without_a_quota_of_its_own() {
+    let rt = Runtime::start().await.unwrap();
+    let hour = Duration::from_secs(3600);
+    let base = rt
+        .keyed_limiter::<u32>("keyed-reconf", LimiterConfig::gcra(Quota::per_hour(2)))
+        .await
+        .unwrap();
+    let tiers = rt
+        .keyed_limiter::<u32>(
+            "keyed-reconf-tiers",
+            KeyedLimiterConfig::new(LimiterConfig::gcra(Quota::per_hour(2)))
+                .quota_per_key(|_| Quota::per_hour(2)),
+        )
+        .await
+        .unwrap();
+    for l in [&base, &tiers] {
+        l.check_n(&7, 2).unwrap();
+        assert_eq!(l.check(&7).unwrap_err().retry_after, hour / 2);
+        l.reconfigure(LimiterConfig::gcra(Quota::per_hour(4)))
+            .await
+            .unwrap();
+    }
+    // the spent key keeps its TAT (an hour ahead) under the new interval of 15 minutes
+    assert_eq!(base.check(&7).unwrap_err().retry_after, hour / 4);
+    assert_eq!(base.check_n(&8, 4).unwrap().remaining, 0, "new keys too");
+    // a key whose quota came from the resolver keeps it
+    assert_eq!(tiers.check(&7).unwrap_err().retry_after, hour / 2);
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn bad_quotas_are_refused_at_spawn_naming_the_field() {
     let rt = Runtime::start().await.unwrap();
     let e = rt

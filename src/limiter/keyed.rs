@@ -7,7 +7,7 @@
 //! sweeps idle keys every `idle_sweep`.
 
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crossbeam::utils::CachePadded;
@@ -29,12 +29,23 @@ use crate::telemetry::{metrics as m, Telemetry};
 /// Shards: enough that 2 threads on different keys rarely meet.
 const SHARDS: usize = 64;
 
+/// One key's state: 40 bytes for a `u64` key (the hash is recomputed only when a shard
+/// grows; the algorithm's parameters are stored only for keys a resolver gave their own).
 struct Entry<K> {
     key: K,
-    hash: u64,
-    algorithm: Algorithm,
     cell: Cell,
-    last_seen: u64,
+    /// The key's own parameters (interval or window; 0: the base config's)...
+    a: u64,
+    /// ...and burst or limit.
+    b: u32,
+    /// When the key was last checked, in [`stamp`] units (about a millisecond).
+    last_seen: u32,
+}
+
+/// A coarse time stamp for recency: nanoseconds / 2^20 (about 1.05 ms), wrapping after
+/// about 52 days (ages are compared with wrapping arithmetic).
+fn stamp(now: u64) -> u32 {
+    (now >> 20) as u32
 }
 
 type Shard<K> = HashTable<Entry<K>>;
@@ -47,8 +58,14 @@ pub(crate) struct KeyedShared<K> {
     per_shard: usize,
     len: AtomicUsize,
     config: RwLock<KeyedLimiterConfig<K>>,
-    /// The algorithm for keys without a resolver (and the family for every key).
+    /// The algorithm for keys without a resolver, as configured.
     base: RwLock<Algorithm>,
+    /// The family every key runs (fixed for the limiter's life).
+    family: Algorithm,
+    /// The parameters table entries without their own run: the base's, or its local
+    /// share while the table stands in for a remote backend.
+    table_a: AtomicU64,
+    table_b: AtomicU32,
     pub(crate) clock: Clock,
     pub(crate) slot: ActorSlot<LimiterCommand>,
     keys_gauge: Gauge,
@@ -94,7 +111,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         let _ = guard;
         let label = [("name", name.to_string())];
         let evicted = |reason: &'static str| metrics::counter!(m::LIMITER_EVICTIONS, "name" => name.to_string(), "reason" => reason);
-        Ok(Self {
+        let shared = Self {
             shards: (0..SHARDS)
                 .map(|_| CachePadded::new(Mutex::new(HashTable::new())))
                 .collect(),
@@ -106,12 +123,38 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
             evicted_capacity: evicted("capacity"),
             report: Reporter::new(name, telemetry, config.base.shadow),
             base: RwLock::new(base),
+            family: base,
+            table_a: AtomicU64::new(0),
+            table_b: AtomicU32::new(0),
             config: RwLock::new(config),
             clock: Clock::new(),
             slot: ActorSlot::default(),
             #[cfg(feature = "redis")]
             remote,
-        })
+        };
+        shared.set_table(base);
+        Ok(shared)
+    }
+
+    /// Sets the parameters of table entries that follow the base config.
+    fn set_table(&self, base: Algorithm) {
+        let (a, b) = self.local(base).parts();
+        self.table_a.store(a, Ordering::Release);
+        self.table_b.store(b, Ordering::Release);
+    }
+
+    /// The algorithm an entry runs.
+    #[inline]
+    fn algorithm_of(&self, e: &Entry<K>) -> Algorithm {
+        let family = &self.family;
+        if e.a == 0 {
+            family.with_parts(
+                self.table_a.load(Ordering::Relaxed),
+                self.table_b.load(Ordering::Relaxed),
+            )
+        } else {
+            family.with_parts(e.a, e.b)
+        }
     }
 
     /// The algorithm a key runs in the table: the configured one, or its local share while
@@ -175,12 +218,23 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         let entry = match shard.find_mut(hash, |e| e.key == *key) {
             Some(e) => e,
             None => {
-                let algorithm = match self.resolve(key) {
-                    Ok(a) => self.local(a),
-                    Err(e) => {
-                        drop(shard);
-                        return self.report.deny(invalid_quota(e));
+                // keys a resolver quotas carry their parameters; the others follow the base
+                let has_resolver = self
+                    .config
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .resolver
+                    .is_some();
+                let (a, b) = if has_resolver {
+                    match self.resolve(key) {
+                        Ok(algorithm) => self.local(algorithm).parts(),
+                        Err(e) => {
+                            drop(shard);
+                            return self.report.deny(invalid_quota(e));
+                        }
                     }
+                } else {
+                    (0, 0)
                 };
                 if shard.len() >= self.per_shard {
                     self.make_room(&mut shard, now);
@@ -192,18 +246,18 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
                         hash,
                         Entry {
                             key: key.clone(),
-                            hash,
-                            algorithm,
                             cell: Cell::default(),
-                            last_seen: now,
+                            a,
+                            b,
+                            last_seen: stamp(now),
                         },
-                        |e| e.hash,
+                        |e| self.hasher.hash_one(&e.key),
                     )
                     .into_mut()
             }
         };
-        entry.last_seen = now;
-        let (cell, decision) = entry.algorithm.check(entry.cell, now, n);
+        entry.last_seen = stamp(now);
+        let (cell, decision) = self.algorithm_of(entry).check(entry.cell, now, n);
         if let Some(cell) = cell {
             entry.cell = cell;
         }
@@ -215,16 +269,19 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
     /// seen eighth.
     fn make_room(&self, shard: &mut Shard<K>, now: u64) {
         let before = shard.len();
-        shard.retain(|e| !e.algorithm.is_idle(e.cell, now));
+        shard.retain(|e| !self.algorithm_of(e).is_idle(e.cell, now));
         let idle = before - shard.len();
         let mut shed = 0;
         if shard.len() >= self.per_shard {
-            let mut seen: Vec<u64> = shard.iter().map(|e| e.last_seen).collect();
-            let k = (seen.len() / 8).max(1);
-            let (_, &mut cutoff, _) = seen.select_nth_unstable(k - 1);
+            let stamp = stamp(now);
+            let age = |e: &Entry<K>| stamp.wrapping_sub(e.last_seen);
+            let mut ages: Vec<u32> = shard.iter().map(age).collect();
+            let k = (ages.len() / 8).max(1);
+            let oldest = ages.len() - k;
+            let (_, &mut cutoff, _) = ages.select_nth_unstable(oldest);
             let mut budget = k;
             shard.retain(|e| {
-                let shed_it = budget > 0 && e.last_seen <= cutoff;
+                let shed_it = budget > 0 && age(e) >= cutoff;
                 budget -= usize::from(shed_it);
                 !shed_it
             });
@@ -250,7 +307,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
             let before = shard.len();
-            shard.retain(|e| !e.algorithm.is_idle(e.cell, now));
+            shard.retain(|e| !self.algorithm_of(e).is_idle(e.cell, now));
             let idle = before - shard.len();
             drop(shard);
             self.forget(idle, 0);
@@ -310,14 +367,8 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         new.keeps_backend_of(&config.base)?;
         *base = algorithm;
         drop(base);
-        let algorithm = self.local(algorithm);
-        if config.resolver.is_none() {
-            for shard in self.shards.iter() {
-                for e in shard.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
-                    e.algorithm = algorithm;
-                }
-            }
-        }
+        // keys without their own quota follow the table's parameters: one store, no walk
+        self.set_table(algorithm);
         self.report.set_shadow(new.shadow);
         let change = format!("{:?}, shadow {}", new.kind, new.shadow);
         config.base = new;
@@ -331,5 +382,22 @@ fn invalid_quota(e: ConfigError) -> Denied {
         remaining: 0,
         reset_after: std::time::Duration::ZERO,
         reason: DenyReason::InvalidQuota { field: e.field },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_of_a_u64_key_takes_40_bytes() {
+        assert_eq!(std::mem::size_of::<Entry<u64>>(), 40);
+    }
+
+    #[test]
+    fn stamps_order_recency_across_a_wrap() {
+        let now = u64::from(u32::MAX) << 20;
+        let later = now + (5 << 20);
+        assert_eq!(stamp(later).wrapping_sub(stamp(now)), 5);
     }
 }
