@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::next_matching;
-use common::redis_server::RedisServer;
+use common::redis_server::{RedisCluster, RedisServer};
 use palisade::{
     CallError, ConfigError, DenyReason, Event, FailMode, KeyedLimiterConfig, LimiterConfig, Policy,
     Quota, RedisBackend, RedisMode, Runtime, SpawnError,
@@ -536,6 +536,94 @@ async fn keyed_limiters_keep_a_global_quota_per_key() {
     rt.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_each_quota_lives_on_the_node_that_owns_its_slot() {
+    let cluster = RedisCluster::start();
+    let rt = Runtime::start().await.unwrap();
+    let on_cluster = || {
+        RedisBackend::cluster(cluster.urls())
+            .prefix("test")
+            .timeout(Duration::from_secs(1))
+    };
+    let users = |name: &str| {
+        let config = KeyedLimiterConfig::new(
+            LimiterConfig::gcra(Quota::per_hour(3)).redis(on_cluster().key("users")),
+        )
+        .redis_key(|user: &u32| user.to_string());
+        let rt = rt.clone();
+        let name = name.to_owned();
+        async move { rt.keyed_limiter(&name, config).await.unwrap() }
+    };
+    // two instances of one keyed limiter share each user's quota
+    let (a, b) = (users("cluster-a").await, users("cluster-b").await);
+    for user in 0..30u32 {
+        for i in 0..3 {
+            let l = if i % 2 == 0 { &a } else { &b };
+            l.acquire(&user, 1)
+                .await
+                .unwrap_or_else(|d| panic!("user {user}, check {i}: {d}"));
+        }
+        assert_eq!(
+            b.acquire(&user, 1).await.unwrap_err().reason,
+            DenyReason::Exhausted,
+            "user {user}"
+        );
+    }
+    let per_node: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            n.command(&["DBSIZE"])
+                .and_then(|r| r.trim_start_matches(':').parse().ok())
+                .unwrap_or(0)
+        })
+        .collect();
+    assert_eq!(
+        per_node.iter().sum::<u64>(),
+        30,
+        "one key per user: {per_node:?}"
+    );
+    assert!(
+        per_node.iter().all(|&n| n > 0),
+        "30 keys spread over every node's slots: {per_node:?}"
+    );
+    // a direct limiter, strict and leased, and a script cache flushed on every node
+    let strict = rt
+        .limiter(
+            "cluster-strict",
+            LimiterConfig::fixed_window(5, HOUR).redis(on_cluster()),
+        )
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        strict.acquire(1).await.unwrap();
+    }
+    for n in &cluster.nodes {
+        assert_eq!(n.command(&["SCRIPT", "FLUSH"]).as_deref(), Some("+OK"));
+    }
+    for _ in 0..3 {
+        strict.acquire(1).await.unwrap();
+    }
+    assert_eq!(
+        strict.acquire(1).await.unwrap_err().reason,
+        DenyReason::Exhausted
+    );
+    let leased = rt
+        .limiter(
+            "cluster-leased",
+            LimiterConfig::gcra(Quota::per_second(1000))
+                .redis(on_cluster().mode(RedisMode::Leased)),
+        )
+        .await
+        .unwrap();
+    leased.acquire(1).await.unwrap();
+    assert!(
+        leased.check().is_ok(),
+        "spent from the lease taken on the cluster"
+    );
+    rt.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_policy_spends_a_redis_limiter_per_attempt() {
     let server = RedisServer::start();
@@ -564,6 +652,11 @@ async fn bad_redis_settings_name_their_field() {
     let quota = LimiterConfig::gcra(Quota::per_second(5));
     let cases = [
         (RedisBackend::new("not a url"), "redis.url"),
+        (RedisBackend::cluster(Vec::<String>::new()), "redis.url"),
+        (
+            RedisBackend::cluster(["redis://127.0.0.1:1/", "nope"]),
+            "redis.url",
+        ),
         (
             RedisBackend::new("redis://127.0.0.1:1/").prefix(""),
             "redis.prefix",

@@ -48,7 +48,9 @@ pub enum FailMode {
 /// - `open_for`: 1 s: the guard breaker's wait in open before it probes Redis again
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisBackend {
-    pub(crate) url: String,
+    /// One server's URL, or a cluster's seed nodes.
+    pub(crate) nodes: Vec<String>,
+    pub(crate) cluster: bool,
     pub(crate) prefix: String,
     pub(crate) key: Option<String>,
     pub(crate) mode: RedisMode,
@@ -62,8 +64,24 @@ pub struct RedisBackend {
 impl RedisBackend {
     /// A backend at `url` (`redis://host:port/db`).
     pub fn new(url: impl Into<String>) -> Self {
+        Self::on(vec![url.into()], false)
+    }
+
+    /// A Redis Cluster, found from any of its `nodes` (`redis://host:port`). Each quota is
+    /// one key, so each check runs on the one node that owns its slot; the client follows
+    /// the cluster's topology (moved slots, failovers).
+    pub fn cluster<I, S>(nodes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::on(nodes.into_iter().map(Into::into).collect(), true)
+    }
+
+    fn on(nodes: Vec<String>, cluster: bool) -> Self {
         Self {
-            url: url.into(),
+            nodes,
+            cluster,
             prefix: "palisade".into(),
             key: None,
             mode: RedisMode::Strict,
@@ -164,9 +182,17 @@ impl RedisBackend {
                 "must be non-empty, without whitespace",
             ));
         }
-        redis::Client::open(self.url.as_str()).map_err(|_| {
-            ConfigError::new("redis.url", "is not a valid redis:// or rediss:// URL")
-        })?;
+        if self.nodes.is_empty() {
+            return Err(ConfigError::new(
+                "redis.url",
+                "a cluster needs at least one node to start from",
+            ));
+        }
+        for url in &self.nodes {
+            redis::Client::open(url.as_str()).map_err(|_| {
+                ConfigError::new("redis.url", "is not a valid redis:// or rediss:// URL")
+            })?;
+        }
         for (field, d) in [
             ("redis.lease_window", self.lease_window),
             ("redis.lease_ttl", self.lease_ttl),

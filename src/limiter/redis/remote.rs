@@ -5,8 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::Gauge;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
 use redis::Script;
+use tokio::sync::OnceCell;
 
 use super::config::RedisBackend;
 use super::scripts::Reply;
@@ -23,11 +26,45 @@ pub(crate) struct Ask {
     pub(crate) partial: bool,
 }
 
+/// The connection: one server's auto-reconnecting manager, or a cluster connection made on
+/// first use (it needs the topology, so it cannot be made without a round trip).
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(Box<Cluster>),
+}
+
+struct Cluster {
+    client: ClusterClient,
+    conn: OnceCell<ClusterConnection>,
+}
+
+/// Runs `script` for `costs` on `conn`. The first call on a connection that dropped fails
+/// while it reconnects: try once more on the new connection. (A lost reply may have spent
+/// units twice: over-counting, never over-admitting.)
+async fn invoke<C: ConnectionLike>(
+    conn: &mut C,
+    script: &Script,
+    key: &str,
+    ask: Ask,
+    costs: &[u32],
+) -> redis::RedisResult<Vec<i64>> {
+    let mut call = script.prepare_invoke();
+    call.key(key)
+        .arg(ask.period_us)
+        .arg(ask.capacity)
+        .arg(u8::from(ask.partial))
+        .arg(costs);
+    match call.invoke_async::<Vec<i64>>(conn).await {
+        Err(e) if e.is_connection_dropped() || e.is_io_error() => call.invoke_async(conn).await,
+        other => other,
+    }
+}
+
 /// One limiter's way to Redis. Every call goes through the guard breaker (named
 /// `<limiter>.redis`) with a timeout; a failed call or an open guard means "down" and the
 /// caller applies its fail mode.
 pub(crate) struct Remote {
-    conn: ConnectionManager,
+    conn: Conn,
     guard: Breaker,
     timeout: Duration,
     up: AtomicBool,
@@ -54,16 +91,30 @@ impl Remote {
         guard: Breaker,
         telemetry: Telemetry,
     ) -> Result<Self, ConfigError> {
-        let client = redis::Client::open(backend.url.as_str())
-            .map_err(|_| ConfigError::new("redis.url", "is not a valid redis:// URL"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(backend.timeout))
-            .set_response_timeout(Some(backend.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(backend.open_for);
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
+        let refused = |e: redis::RedisError| {
             ConfigError::new("redis.url", format!("cannot set up a connection: {e}"))
-        })?;
+        };
+        let conn = if backend.cluster {
+            let client = ClusterClient::builder(backend.nodes.iter().map(String::as_str))
+                .connection_timeout(backend.timeout)
+                .response_timeout(backend.timeout)
+                .retries(1)
+                .build()
+                .map_err(refused)?;
+            Conn::Cluster(Box::new(Cluster {
+                client,
+                conn: OnceCell::new(),
+            }))
+        } else {
+            let url = backend.nodes.first().map_or("", String::as_str);
+            let client = redis::Client::open(url).map_err(refused)?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(backend.timeout))
+                .set_response_timeout(Some(backend.timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(backend.open_for);
+            Conn::Single(ConnectionManager::new_lazy_with_config(client, config).map_err(refused)?)
+        };
         let up_gauge = metrics::gauge!(m::LIMITER_BACKEND_UP, "name" => name.to_string());
         up_gauge.set(1.0);
         Ok(Self {
@@ -95,22 +146,18 @@ impl Remote {
         let outcome = self
             .guard
             .execute(|| async {
-                let mut conn = self.conn.clone();
-                let mut call = script.prepare_invoke();
-                call.key(key)
-                    .arg(ask.period_us)
-                    .arg(ask.capacity)
-                    .arg(u8::from(ask.partial))
-                    .arg(costs);
                 let answer = async {
-                    match call.invoke_async::<Vec<i64>>(&mut conn).await {
-                        // The first call on a connection that dropped fails while the
-                        // manager reconnects: try once more on the new connection. (A lost
-                        // reply may have spent units twice: over-counting, never over-admitting.)
-                        Err(e) if e.is_connection_dropped() || e.is_io_error() => {
-                            call.invoke_async::<Vec<i64>>(&mut conn).await
+                    match &self.conn {
+                        Conn::Single(conn) => {
+                            invoke(&mut conn.clone(), script, key, ask, costs).await
                         }
-                        other => other,
+                        Conn::Cluster(cluster) => {
+                            let conn = cluster
+                                .conn
+                                .get_or_try_init(|| cluster.client.get_async_connection())
+                                .await?;
+                            invoke(&mut conn.clone(), script, key, ask, costs).await
+                        }
                     }
                 };
                 match tokio::time::timeout(self.timeout, answer).await {
@@ -140,11 +187,26 @@ impl Remote {
 
     /// Deletes `key` without waiting (a reset); a failure leaves the key to expire.
     pub(crate) fn delete_in_background(&self, key: String) {
-        let mut conn = self.conn.clone();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _: Result<(), _> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
-            });
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let delete = redis::cmd("DEL").arg(key).clone();
+        match &self.conn {
+            Conn::Single(conn) => {
+                let mut conn = conn.clone();
+                runtime.spawn(async move {
+                    let _: Result<(), _> = delete.query_async(&mut conn).await;
+                });
+            }
+            Conn::Cluster(cluster) => {
+                // made on first use: nothing to delete before any check reached the cluster
+                if let Some(conn) = cluster.conn.get() {
+                    let mut conn = conn.clone();
+                    runtime.spawn(async move {
+                        let _: Result<(), _> = delete.query_async(&mut conn).await;
+                    });
+                }
+            }
         }
     }
 
