@@ -392,6 +392,108 @@ async fn each_fail_mode_while_redis_is_down_and_recovery_without_a_restart() {
     rt.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leased_limiter_under_load_rides_out_an_outage() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let mut server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    // under load every denial is an event too: collect the health changes, skipping lag
+    let mut events = rt.subscribe();
+    let health = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let collector = {
+        let health = Arc::clone(&health);
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::BackendHealth { healthy, .. }) => {
+                        health.lock().unwrap().push(healthy)
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                }
+            }
+        })
+    };
+    let l = rt
+        .limiter(
+            "outage-leased",
+            LimiterConfig::gcra(Quota::per_second(2_000)).redis(
+                backend(&server)
+                    .mode(RedisMode::Leased)
+                    .lease_ttl(Duration::from_millis(200))
+                    .on_failure(FailMode::Closed),
+            ),
+        )
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // [admitted, exhausted, backend down, anything else]
+    let seen: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
+    let admitted_after = Arc::new(AtomicU64::new(0));
+    let restarted = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (l, stop, seen) = (l.clone(), Arc::clone(&stop), Arc::clone(&seen));
+            let (after, restarted) = (Arc::clone(&admitted_after), Arc::clone(&restarted));
+            tokio::spawn(async move {
+                // bounded: at most 20 000 checks per task, one per millisecond
+                for _ in 0..20_000 {
+                    if stop.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let i = match l.acquire(1).await {
+                        Ok(_) => {
+                            if restarted.load(Ordering::Acquire) {
+                                after.fetch_add(1, Ordering::AcqRel);
+                            }
+                            0
+                        }
+                        Err(d) if d.reason == DenyReason::Exhausted => 1,
+                        Err(d) if d.reason == DenyReason::BackendDown => 2,
+                        Err(_) => 3,
+                    };
+                    seen[i].fetch_add(1, Ordering::AcqRel);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.stop();
+    // the lease runs out or expires: checks fail closed
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(*health.lock().unwrap(), [false], "down, once");
+    assert!(
+        seen[2].load(Ordering::Acquire) > 0,
+        "fail closed while down"
+    );
+    server.restart();
+    restarted.store(true, Ordering::Release);
+    let recovered = async {
+        while admitted_after.load(Ordering::Acquire) == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), recovered)
+        .await
+        .expect("leases come from Redis again once it is back");
+    stop.store(true, Ordering::Release);
+    for t in load {
+        t.await.unwrap();
+    }
+    let counts: Vec<u64> = seen.iter().map(|c| c.load(Ordering::Acquire)).collect();
+    assert!(counts[0] > 0, "{counts:?}");
+    assert_eq!(
+        counts[3], 0,
+        "no answer other than admitted, exhausted or down: {counts:?}"
+    );
+    rt.shutdown().await;
+    collector.abort();
+    assert_eq!(*health.lock().unwrap(), [false, true], "down, then back");
+}
+
 async fn futures_collect(
     l: &palisade::Limiter,
     n: usize,
