@@ -96,6 +96,10 @@ pub(crate) enum Decision {
         cost: u32,
         capacity: u32,
     },
+    /// The per-key quota resolver gave a quota the limiter refuses.
+    InvalidQuota {
+        field: &'static str,
+    },
     /// A check that never waits on a limiter whose state needs a round trip.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     NeedsAsync,
@@ -131,6 +135,12 @@ impl Decision {
                 remaining: 0,
                 reset_after: Duration::ZERO,
                 reason: DenyReason::ExceedsCapacity { cost, capacity },
+            }),
+            Decision::InvalidQuota { field } => Err(Denied {
+                retry_after: Duration::MAX,
+                remaining: 0,
+                reset_after: Duration::ZERO,
+                reason: DenyReason::InvalidQuota { field },
             }),
             Decision::NeedsAsync => Err(Denied {
                 retry_after: Duration::MAX,

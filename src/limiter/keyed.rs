@@ -16,9 +16,7 @@ use metrics::{Counter, Gauge};
 
 use super::algorithm::{Algorithm, Cell};
 use super::config::{KeyedLimiterConfig, LimiterConfig};
-#[cfg(feature = "redis")]
-use super::decision::Decision;
-use super::decision::{Allowed, Denied, DenyReason};
+use super::decision::{Allowed, Decision, Denied};
 use super::report::Reporter;
 use super::LimiterCommand;
 use crate::clock::Clock;
@@ -172,13 +170,12 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         &self.shards[((hash >> 40) as usize) % SHARDS]
     }
 
-    /// The algorithm for a key seen for the first time.
-    fn resolve(&self, key: &K) -> Result<Algorithm, ConfigError> {
+    /// The quota a resolver gives `key`; `None` when there is no resolver (the key follows
+    /// the base config).
+    fn resolved(&self, key: &K) -> Option<Result<Algorithm, ConfigError>> {
         let config = self.config.read().unwrap_or_else(|p| p.into_inner());
-        match &config.resolver {
-            None => Ok(*self.base.read().unwrap_or_else(|p| p.into_inner())),
-            Some(resolve) => config.base.with_quota(resolve(key)).algorithm(),
-        }
+        let resolve = config.resolver.as_ref()?;
+        Some(config.base.with_quota(resolve(key)).algorithm())
     }
 
     /// A check that never waits.
@@ -187,54 +184,46 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         if self.remote.is_some() {
             return self.report.account(Decision::NeedsAsync);
         }
-        self.check_table(key, n)
+        self.report.account(self.check_table(key, n))
     }
 
     /// A check that may wait for a remote backend (the same as `check_n` on local state).
     pub(crate) async fn acquire_n(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
         #[cfg(feature = "redis")]
         if let Some(remote) = &self.remote {
-            let algorithm = match self.resolve(key) {
-                Ok(a) => a,
-                Err(e) => return self.report.deny(invalid_quota(e)),
+            let decision = match self.resolved(key) {
+                None => {
+                    let base = *self.base.read().unwrap_or_else(|p| p.into_inner());
+                    remote
+                        .check(key, &base, n, || self.check_table(key, n))
+                        .await
+                }
+                Some(Ok(own)) => {
+                    remote
+                        .check(key, &own, n, || self.check_table(key, n))
+                        .await
+                }
+                Some(Err(e)) => Decision::InvalidQuota { field: e.field },
             };
-            let mut stand_in = None;
-            let decision = remote
-                .check(key, &algorithm, n, || {
-                    stand_in = Some(self.check_table(key, n));
-                    Decision::NeedsAsync
-                })
-                .await;
-            return stand_in.unwrap_or_else(|| self.report.account(decision));
+            return self.report.account(decision);
         }
-        self.check_table(key, n)
+        self.report.account(self.check_table(key, n))
     }
 
     /// A check against the in-process table.
-    fn check_table(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
+    fn check_table(&self, key: &K, n: u32) -> Decision {
         let hash = self.hasher.hash_one(key);
         let now = self.clock.nanos();
         let mut shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
         let entry = match shard.find_mut(hash, |e| e.key == *key) {
             Some(e) => e,
             None => {
-                // keys a resolver quotas carry their parameters; the others follow the base
-                let has_resolver = self
-                    .config
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .resolver
-                    .is_some();
-                let (a, b) = if has_resolver {
-                    match self.resolve(key) {
-                        Ok(algorithm) => self.local(algorithm).parts(),
-                        Err(e) => {
-                            drop(shard);
-                            return self.report.deny(invalid_quota(e));
-                        }
-                    }
-                } else {
-                    (0, 0)
+                // keys a resolver gave a quota carry its parameters; the others follow the
+                // base through the table's atomics (0: none of their own)
+                let (a, b) = match self.resolved(key) {
+                    None => (0, 0),
+                    Some(Ok(own)) => self.local(own).parts(),
+                    Some(Err(e)) => return Decision::InvalidQuota { field: e.field },
                 };
                 if shard.len() >= self.per_shard {
                     self.make_room(&mut shard, now);
@@ -261,8 +250,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         if let Some(cell) = cell {
             entry.cell = cell;
         }
-        drop(shard);
-        self.report.account(decision)
+        decision
     }
 
     /// Frees at least one slot in a full shard: idle keys first, then the least recently
@@ -373,15 +361,6 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         let change = format!("{:?}, shadow {}", new.kind, new.shadow);
         config.base = new;
         Ok(change)
-    }
-}
-
-fn invalid_quota(e: ConfigError) -> Denied {
-    Denied {
-        retry_after: std::time::Duration::MAX,
-        remaining: 0,
-        reset_after: std::time::Duration::ZERO,
-        reason: DenyReason::InvalidQuota { field: e.field },
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use metrics::Counter;
 use redis::Script;
@@ -26,6 +25,13 @@ use crate::telemetry::{metrics as m, Telemetry};
 /// How long a check that found the lease empty suggests waiting when Redis said nothing
 /// more precise (a refill is on its way).
 const LEASE_RETRY: u64 = 1_000_000;
+
+/// The answer of an empty lease while its refill is on the way.
+const REFILL_PENDING: Decision = Decision::Denied {
+    retry_after: LEASE_RETRY,
+    remaining: 0,
+    reset_after: 0,
+};
 
 fn ask(algorithm: &Algorithm, partial: bool) -> Ask {
     let (period, capacity) = algorithm.parts();
@@ -133,32 +139,52 @@ impl RedisStore {
         let Some(lease) = &self.lease else {
             return (Decision::NeedsAsync, false);
         };
-        let left = lease.spend(n, now);
-        let refill = lease.claim_refill(left);
-        let d = match left {
-            Some(left) => Decision::Allowed {
-                remaining: units(left),
-                reset_after: 0,
-            },
-            None => {
-                self.need.fetch_max(n, Ordering::Relaxed);
-                self.empty(lease, algorithm, now, n)
-            }
-        };
-        (d, refill)
+        let (spent, refill) = self.spend(lease, algorithm, now, n);
+        (spent.unwrap_or(REFILL_PENDING), refill)
     }
 
-    /// The answer when the lease cannot pay: the fail mode while Redis is down, else a
-    /// denial until Redis said a unit is free (or a refill lands).
-    fn empty(&self, lease: &Lease, algorithm: &Algorithm, now: u64, n: u32) -> Decision {
-        if !self.target.remote.is_up() {
-            return self.fail(algorithm, now, n, duration_nanos(Duration::from_millis(1)));
+    /// Spends `n` units of the lease. `None` when the lease is empty and only the refill
+    /// under way can tell (Redis is up and gave no retry hint); the `bool` asks the caller
+    /// to start a refill.
+    fn spend(
+        &self,
+        lease: &Lease,
+        algorithm: &Algorithm,
+        now: u64,
+        n: u32,
+    ) -> (Option<Decision>, bool) {
+        let left = lease.spend(n, now);
+        let refill = lease.claim_refill(left);
+        if left.is_none() {
+            self.need.fetch_max(n, Ordering::Relaxed);
         }
-        Decision::Denied {
-            retry_after: lease.retry_in(now).unwrap_or(LEASE_RETRY),
+        (self.answer(lease, algorithm, now, n, left), refill)
+    }
+
+    /// What a spend says: admitted from the lease, the fail mode while Redis is down, a
+    /// denial until the time Redis said a unit is free, or `None` (wait for the refill).
+    fn answer(
+        &self,
+        lease: &Lease,
+        algorithm: &Algorithm,
+        now: u64,
+        n: u32,
+        left: Option<u64>,
+    ) -> Option<Decision> {
+        if let Some(left) = left {
+            return Some(Decision::Allowed {
+                remaining: units(left),
+                reset_after: 0,
+            });
+        }
+        if !self.target.remote.is_up() {
+            return Some(self.fail(algorithm, now, n, LEASE_RETRY));
+        }
+        lease.retry_in(now).map(|retry_after| Decision::Denied {
+            retry_after,
             remaining: 0,
             reset_after: 0,
-        }
+        })
     }
 
     /// A check that may wait for Redis: a script call (strict), or the lease with at most
@@ -171,44 +197,31 @@ impl RedisStore {
         n: u32,
         start_refill: impl Fn() -> bool,
     ) -> Decision {
+        if let Some(d) = capacity_check(algorithm, n) {
+            return d;
+        }
         let Some(lease) = &self.lease else {
-            if let Some(d) = capacity_check(algorithm, n) {
-                return d;
-            }
             return match self.target.check(ask(algorithm, false), n).await {
                 Ok(reply) => decision(reply),
                 Err(retry) => self.fail(algorithm, clock.nanos(), n, duration_nanos(retry)),
             };
         };
-        let (d, refill) = self.check_now(algorithm, clock.nanos(), n);
-        let lease_was_empty = matches!(d, Decision::Denied { .. })
-            && self.target.remote.is_up()
-            && lease.retry_in(clock.nanos()).is_none();
-        if !lease_was_empty {
-            if refill && !start_refill() {
-                self.refill(algorithm, clock).await;
-            }
-            return d;
-        }
+        // listening before spending: a refill that lands in between is not missed
         let landed = lease.next_refill();
         tokio::pin!(landed);
         landed.as_mut().enable();
+        let (spent, refill) = self.spend(lease, algorithm, clock.nanos(), n);
         if refill && !start_refill() {
             self.refill(algorithm, clock).await;
         }
-        let _ = tokio::time::timeout(self.remote_timeout() * 2, landed).await;
-        let now = clock.nanos();
-        match lease.spend(n, now) {
-            Some(left) => Decision::Allowed {
-                remaining: units(left),
-                reset_after: 0,
-            },
-            None => self.empty(lease, algorithm, now, n),
+        if let Some(d) = spent {
+            return d;
         }
-    }
-
-    fn remote_timeout(&self) -> Duration {
-        self.target.remote.timeout()
+        let _ = tokio::time::timeout(self.target.remote.timeout() * 2, landed).await;
+        let now = clock.nanos();
+        let left = lease.spend(n, now);
+        self.answer(lease, algorithm, now, n, left)
+            .unwrap_or(REFILL_PENDING)
     }
 
     /// Takes the next batch from Redis into the lease (the actor runs it; single flight is
