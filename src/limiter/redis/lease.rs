@@ -132,6 +132,16 @@ impl Lease {
         self.refilled.notify_waiters();
     }
 
+    /// Guards a claimed refill: if the refill is dropped before [`refilled`](Self::refilled)
+    /// (its caller cancelled, its actor killed), the claim is given back and the waiters
+    /// woken, so the next check can refill instead of waiting on a refill that never ends.
+    pub(crate) fn hold_refill(&self) -> RefillClaim<'_> {
+        RefillClaim {
+            lease: self,
+            done: false,
+        }
+    }
+
     /// Resolves at the next refill's end.
     pub(crate) fn next_refill(&self) -> tokio::sync::futures::Notified<'_> {
         self.refilled.notified()
@@ -140,6 +150,29 @@ impl Lease {
     /// Drops the lease (a reset).
     pub(crate) fn clear(&self) {
         self.units.store(0, Ordering::Release);
+    }
+}
+
+/// A refill under way; see [`Lease::hold_refill`].
+pub(crate) struct RefillClaim<'a> {
+    lease: &'a Lease,
+    done: bool,
+}
+
+impl RefillClaim<'_> {
+    /// Records the refill's answer (see [`Lease::refilled`]).
+    pub(crate) fn refilled(mut self, now: u64, reply: Option<Reply>) {
+        self.done = true;
+        self.lease.refilled(now, reply);
+    }
+}
+
+impl Drop for RefillClaim<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.lease.release_refill();
+            self.lease.refilled.notify_waiters();
+        }
     }
 }
 
@@ -172,6 +205,19 @@ mod tests {
         );
         assert_eq!(lease.spend(2, 40), None, "never below zero");
         assert_eq!(lease.spend(1, 40), Some(0));
+    }
+
+    #[test]
+    fn a_refill_dropped_half_way_gives_its_claim_back() {
+        let lease = Lease::new(50, 1_000);
+        assert!(lease.claim_refill(None));
+        drop(lease.hold_refill());
+        assert!(
+            lease.claim_refill(None),
+            "not stuck on a refill that never ends"
+        );
+        lease.hold_refill().refilled(10, granted(3));
+        assert_eq!(lease.spend(3, 20), Some(0));
     }
 
     #[test]

@@ -228,6 +228,7 @@ impl RedisStore {
     /// the caller's claim).
     pub(crate) async fn refill(&self, algorithm: &Algorithm, clock: &Clock) {
         let Some(lease) = &self.lease else { return };
+        let claim = lease.hold_refill();
         let now = clock.nanos();
         let (_, capacity) = algorithm.parts();
         let need = self.need.swap(0, Ordering::Relaxed);
@@ -241,7 +242,7 @@ impl RedisStore {
         if reply.is_some_and(|r| r.granted > 0) {
             self.leases.increment(1);
         }
-        lease.refilled(now, reply);
+        claim.refilled(now, reply);
     }
 
     /// Gives back a refill claim nobody can run now.
