@@ -809,6 +809,10 @@ async fn bad_redis_settings_name_their_field() {
     .redis_key(|k| k.clone());
     let e = rt.keyed_limiter("bad-keyed-2", leased).await.unwrap_err();
     assert_eq!(config_error(e).field, "redis.mode");
+    assert!(
+        rt.get_breaker("bad-keyed-2.redis").is_none(),
+        "refused before its guard is spawned"
+    );
     rt.shutdown().await;
 }
 

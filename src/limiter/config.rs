@@ -412,11 +412,19 @@ impl<K> KeyedLimiterConfig<K> {
 
     pub(crate) fn validate(&self) -> Result<Algorithm, ConfigError> {
         #[cfg(feature = "redis")]
-        if self.base.redis.is_some() && self.redis_key.is_none() {
-            return Err(ConfigError::new(
-                "redis_key",
-                "a keyed limiter on Redis needs a key encoder: .redis_key(|k| k.to_string())",
-            ));
+        if let Some(backend) = &self.base.redis {
+            if self.redis_key.is_none() {
+                return Err(ConfigError::new(
+                    "redis_key",
+                    "a keyed limiter on Redis needs a key encoder: .redis_key(|k| k.to_string())",
+                ));
+            }
+            if backend.mode != crate::limiter::redis::RedisMode::Strict {
+                return Err(ConfigError::new(
+                    "redis.mode",
+                    "keyed limiters run strict on Redis (a lease per key would strand units across keys); use RedisMode::Strict",
+                ));
+            }
         }
         if self.max_keys == 0 {
             return Err(ConfigError::new("max_keys", "must be at least 1"));

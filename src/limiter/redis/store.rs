@@ -293,12 +293,6 @@ impl<K> KeyedRemote<K> {
         guard: Breaker,
         telemetry: Telemetry,
     ) -> Result<Self, ConfigError> {
-        if backend.mode != RedisMode::Strict {
-            return Err(ConfigError::new(
-                "redis.mode",
-                "keyed limiters run strict on Redis (a lease per key would strand units across keys); use RedisMode::Strict",
-            ));
-        }
         let (remote, fallback) = remote(name, backend, guard, telemetry)?;
         let key = backend.key.as_deref().unwrap_or(name);
         Ok(Self {
