@@ -4,7 +4,9 @@
 //! ([`breaker`]), rate limiters ([`limiter`]) and bulkheads ([`bulkhead`]), each a supervised
 //! [ractor] actor over lock-free shared state; retries, backoff, deadlines that propagate,
 //! timeouts and the [`Policy`] that composes them ([`policy`]); and telemetry ([`telemetry`]:
-//! typed events, `tracing`, `metrics`, Prometheus).
+//! typed events, `tracing`, `metrics`, Prometheus). With the `redis` feature a limiter keeps
+//! its quota in Redis, shared by every instance of a service (`RedisBackend`: strict or
+//! leased, guarded by a breaker, with a `FailMode`; see docs/DISTRIBUTED.md).
 //!
 //! One rule shapes everything: **actors own the lifecycle, atomics own the hot path**.
 //! `execute` never sends a message and waits for a reply; it works on shared atomics and
