@@ -14,11 +14,17 @@ use std::time::Duration;
 
 pub(crate) use tokio::time::Instant;
 
-/// A monotonic nanosecond clock anchored at its creation.
+/// Fixed-point position of [`Clock`]'s scale: it holds nanoseconds per `2^SCALE_BITS` ticks.
+const SCALE_BITS: u32 = 40;
+
+/// A monotonic clock anchored at its creation, read in *ticks* (the counter's own unit) or
+/// in nanoseconds.
 ///
 /// In production it reads the CPU's time-stamp counter through `quanta` (13 ns per read on
 /// the project machine, against 37 ns for `std::time::Instant::now`); with the `test-util`
-/// feature it reads tokio's clock, so paused-time tests drive it.
+/// feature it reads tokio's clock, so paused-time tests drive it, and a tick is a nanosecond.
+/// Hot paths that only compare and subtract times keep ticks and convert once, with an inline
+/// multiply (quanta's own conversion is a call and two enum matches per read).
 #[derive(Clone, Debug)]
 pub(crate) struct Clock {
     #[cfg(not(feature = "test-util"))]
@@ -27,6 +33,8 @@ pub(crate) struct Clock {
     origin: u64,
     #[cfg(feature = "test-util")]
     origin: Instant,
+    /// Nanoseconds per `2^SCALE_BITS` ticks.
+    scale: u64,
 }
 
 impl Clock {
@@ -36,23 +44,64 @@ impl Clock {
         {
             let counter = quanta::Clock::new();
             let origin = counter.raw();
-            Self { counter, origin }
+            // quanta's conversion is linear (a multiply and a shift), so its value at one
+            // large delta gives the scale to 40 significant bits.
+            let scale = counter.delta_as_nanos(0, 1 << SCALE_BITS).max(1);
+            Self {
+                counter,
+                origin,
+                scale,
+            }
         }
         #[cfg(feature = "test-util")]
         Self {
             origin: Instant::now(),
+            scale: 1 << SCALE_BITS,
         }
+    }
+
+    /// Ticks since the origin.
+    #[inline]
+    pub(crate) fn ticks(&self) -> u64 {
+        #[cfg(not(feature = "test-util"))]
+        {
+            self.counter.raw().saturating_sub(self.origin)
+        }
+        #[cfg(feature = "test-util")]
+        duration_nanos(Instant::now().saturating_duration_since(self.origin))
     }
 
     /// Nanoseconds since the origin (saturates after ~584 years).
     #[inline]
     pub(crate) fn nanos(&self) -> u64 {
-        #[cfg(not(feature = "test-util"))]
-        {
-            self.counter.delta_as_nanos(self.origin, self.counter.raw())
-        }
-        #[cfg(feature = "test-util")]
-        duration_nanos(Instant::now().saturating_duration_since(self.origin))
+        self.to_nanos(self.ticks())
+    }
+
+    /// Nanoseconds in `ticks` (saturating).
+    #[inline]
+    pub(crate) fn to_nanos(&self, ticks: u64) -> u64 {
+        let n = (u128::from(ticks) * u128::from(self.scale)) >> SCALE_BITS;
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+
+    /// The fewest ticks that make at least `nanos` nanoseconds, so that for any `t`,
+    /// `t >= to_ticks(n)` exactly when `to_nanos(t) >= n` (saturating).
+    pub(crate) fn to_ticks(&self, nanos: u64) -> u64 {
+        let scale = u128::from(self.scale);
+        let t = (u128::from(nanos) << SCALE_BITS).div_ceil(scale);
+        // div_ceil can overshoot by one where to_nanos truncates: step back while it still fits.
+        let t = if t > 0 && (((t - 1) * scale) >> SCALE_BITS) >= u128::from(nanos) {
+            t - 1
+        } else {
+            t
+        };
+        u64::try_from(t).unwrap_or(u64::MAX)
+    }
+
+    /// Seconds in `ticks`, for histograms.
+    #[inline]
+    pub(crate) fn to_secs_f64(&self, ticks: u64) -> f64 {
+        ticks as f64 * (self.scale as f64 / (1u64 << SCALE_BITS) as f64 * 1e-9)
     }
 }
 
@@ -60,4 +109,43 @@ impl Clock {
 #[inline]
 pub(crate) fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock_with(scale: u64) -> Clock {
+        Clock {
+            scale,
+            ..Clock::new()
+        }
+    }
+
+    #[test]
+    fn to_ticks_is_the_exact_inverse_threshold_of_to_nanos() {
+        // 1 GHz (identity), a 2.9 GHz and a 3.3 GHz counter, and a slow 24 MHz one.
+        for scale in [
+            1u64 << 40,
+            379_145_082_865,
+            333_174_749_519,
+            45_812_984_490_667,
+        ] {
+            let c = clock_with(scale);
+            for n in [0u64, 1, 2, 999, 1_000_000, 60_000_000_000, 1 << 50] {
+                let t = c.to_ticks(n);
+                assert!(c.to_nanos(t) >= n, "scale {scale}, {n} ns: {t} ticks");
+                if t > 0 {
+                    assert!(c.to_nanos(t - 1) < n, "scale {scale}, {n} ns: {t} ticks");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn conversions_saturate() {
+        let c = clock_with(1 << 44);
+        assert_eq!(c.to_nanos(u64::MAX), u64::MAX);
+        assert_eq!(clock_with(1).to_ticks(u64::MAX), u64::MAX);
+    }
 }

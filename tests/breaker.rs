@@ -478,13 +478,14 @@ async fn hanging_calls_count_as_slow_while_they_hang_and_trip_the_breaker() {
         .collect();
     settle().await;
     assert_eq!(b.state(), S::Closed);
-    // detected at the end of the calls' start epoch (1/8 of slow_call_duration) plus
-    // slow_call_duration: 1 s + 8 s
+    // detected at the end of the calls' start epoch (the largest power of two nanoseconds
+    // not above 1/8 of slow_call_duration: 2^29 ns = 0.536870912 s) plus slow_call_duration,
+    // on the next millisecond (tokio's timer resolution)
     assert_eq!(
         next_transition(&mut ev).await,
         (S::Closed, S::Open, R::SlowCallRate)
     );
-    assert_eq!(start.elapsed(), 9 * SEC);
+    assert_eq!(start.elapsed(), Duration::from_millis(8_537));
     assert!(
         hangs.iter().all(|h| !h.is_finished()),
         "still hanging when the breaker opened"

@@ -1,21 +1,24 @@
 //! Slow calls detected while they run.
 //!
-//! Calls are counted by start time in a ring of epochs of `slow_call_duration / 8` each.
+//! Calls are counted by start time in a ring of epochs, each a power of two nanoseconds
+//! between 1/16 and 1/8 of `slow_call_duration` (so an epoch is a shift, not a division).
 //! Once an epoch is old enough that every call started in it has run `slow_call_duration`,
 //! the actor flags it: the calls still running there are counted slow at that moment, so a
 //! dependency that hangs trips the breaker without waiting for callers' timeouts. A call
 //! that finishes after its epoch was flagged is not counted a second time.
 //!
-//! The hot path pays one load and one `fetch_add` at start and at finish; the actor is
-//! nudged once per epoch that sees traffic.
+//! Times are in any one unit (the breaker passes clock ticks). The hot path pays one load
+//! and one `fetch_add` at start and at finish; the actor is nudged once per epoch that sees
+//! traffic.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::Mutex;
 
-/// Epochs per `slow_call_duration`: detection lags by at most 1/8 of it.
+/// Epochs per `slow_call_duration`, at least: detection lags by at most 1/8 of it.
 const SPLIT: u64 = 8;
-/// Slots in the ring: an epoch's slot is reused only after it has been flagged.
-const SLOTS: u64 = SPLIT + 4;
+/// Slots in the ring (a power of two): an epoch's slot is reused only after it has been
+/// flagged, which happens at most `2 * SPLIT + 1` epochs after it began.
+const SLOTS: u64 = 32;
 const FLAG: u64 = 1 << 63;
 
 #[derive(Debug, Default)]
@@ -47,28 +50,33 @@ impl InFlight {
 
     fn slot(&self, epoch: u64) -> &Slot {
         // usize fits: the index is below SLOTS.
-        &self.slots[(epoch % SLOTS) as usize]
+        &self.slots[(epoch & (SLOTS - 1)) as usize]
     }
 
     /// Counts a call starting at `now`. The flag says the epoch is new, so the actor should
     /// be nudged to schedule its scan.
     #[inline]
-    pub(crate) fn start(&self, now: u64, slow_nanos: u64) -> (Ticket, bool) {
-        let epoch = now / epoch_len(slow_nanos);
+    pub(crate) fn start(&self, now: u64, slow: u64) -> (Ticket, bool) {
+        let epoch = now >> epoch_shift(slow);
         let slot = self.slot(epoch);
         let tag = epoch + 1;
-        let mut fresh = false;
-        if slot.tag.load(SeqCst) & !FLAG != tag {
-            let _g = self.reset.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.tag.load(SeqCst) & !FLAG < tag {
-                slot.started.store(0, SeqCst);
-                slot.finished.store(0, SeqCst);
-                slot.tag.store(tag, SeqCst);
-                fresh = true;
-            }
-        }
+        let fresh = slot.tag.load(SeqCst) & !FLAG != tag && self.open(slot, tag);
         slot.started.fetch_add(1, SeqCst);
         (Ticket(epoch), fresh)
+    }
+
+    /// Takes `slot` over for the epoch tagged `tag` (once per epoch, by its first call).
+    #[cold]
+    #[inline(never)]
+    fn open(&self, slot: &Slot, tag: u64) -> bool {
+        let _g = self.reset.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.tag.load(SeqCst) & !FLAG < tag {
+            slot.started.store(0, SeqCst);
+            slot.finished.store(0, SeqCst);
+            slot.tag.store(tag, SeqCst);
+            return true;
+        }
+        false
     }
 
     /// Counts a call finishing. Returns `true` when it was already counted slow while running.
@@ -82,10 +90,10 @@ impl InFlight {
         tag & FLAG != 0 || tag & !FLAG != ticket.0 + 1
     }
 
-    /// Flags every epoch whose calls have all run `slow_nanos` by `now`, returning how many
+    /// Flags every epoch whose calls have all run `slow` by `now`, returning how many
     /// calls were still running in them, and when to scan next (if calls are in flight).
-    pub(crate) fn scan(&self, now: u64, slow_nanos: u64) -> (u32, Option<u64>) {
-        let len = epoch_len(slow_nanos);
+    pub(crate) fn scan(&self, now: u64, slow: u64) -> (u32, Option<u64>) {
+        let len = 1u64 << epoch_shift(slow);
         let mut hung = 0u32;
         let mut next: Option<u64> = None;
         for slot in self.slots.iter() {
@@ -94,7 +102,7 @@ impl InFlight {
                 continue;
             }
             let epoch = tag - 1;
-            let due = (epoch + 1).saturating_mul(len).saturating_add(slow_nanos);
+            let due = (epoch + 1).saturating_mul(len).saturating_add(slow);
             if due <= now {
                 slot.tag.fetch_or(FLAG, SeqCst);
                 let running = slot
@@ -112,8 +120,10 @@ impl InFlight {
     }
 }
 
-fn epoch_len(slow_nanos: u64) -> u64 {
-    (slow_nanos / SPLIT).max(1)
+/// log2 of the epoch length: the largest power of two not above `slow / SPLIT`.
+#[inline]
+fn epoch_shift(slow: u64) -> u32 {
+    (slow / SPLIT).max(1).ilog2()
 }
 
 #[cfg(test)]
@@ -123,34 +133,55 @@ mod tests {
     #[test]
     fn hanging_calls_are_counted_once_when_due() {
         let f = InFlight::new();
-        let slow = 800;
+        let slow = 1024;
         let (a, fresh) = f.start(0, slow);
         assert!(fresh);
         let (b, fresh) = f.start(50, slow);
         assert!(!fresh);
         let (c, _) = f.start(99, slow);
         assert!(!f.finish(c), "finished before the scan: counted normally");
-        // epoch 0 is [0, 100): due at 100 + 800
-        assert_eq!(f.scan(899, slow), (0, Some(900)));
+        // epochs are 128 ns: epoch 0 is [0, 128), due at 128 + 1024
+        assert_eq!(f.scan(1151, slow), (0, Some(1152)));
         assert_eq!(
             f.scan(0, slow),
-            (0, Some(900)),
+            (0, Some(1152)),
             "scheduled while calls are counted"
         );
-        assert_eq!(f.scan(900, slow), (2, None));
+        assert_eq!(f.scan(1152, slow), (2, None));
         assert_eq!(f.scan(5_000, slow), (0, None), "never counted twice");
         assert!(f.finish(a), "already counted slow");
         assert!(f.finish(b));
     }
 
     #[test]
+    fn epochs_are_a_power_of_two_between_a_sixteenth_and_an_eighth() {
+        for slow in [
+            1u64,
+            7,
+            8,
+            800,
+            1024,
+            1_000_000_007,
+            60_000_000_000,
+            u64::MAX,
+        ] {
+            let len = 1u64 << epoch_shift(slow);
+            assert!(len <= (slow / SPLIT).max(1), "{slow}: {len}");
+            assert!(
+                u128::from(len) * 2 * u128::from(SPLIT) > u128::from(slow),
+                "{slow}: {len}"
+            );
+        }
+    }
+
+    #[test]
     fn a_call_outliving_the_ring_is_treated_as_counted() {
         let f = InFlight::new();
-        let slow = 800;
+        let slow = 1024;
         let (a, _) = f.start(0, slow);
-        f.scan(900, slow);
-        // epoch 12 reuses slot 0
-        let (_, fresh) = f.start(12 * 100, slow);
+        f.scan(1152, slow);
+        // epoch 32 reuses slot 0
+        let (_, fresh) = f.start(32 * 128, slow);
         assert!(fresh);
         assert!(f.finish(a));
     }

@@ -45,16 +45,19 @@ fn unpack(word: u64) -> (BreakerState, u64) {
 /// The hot numbers of the config, as atomics (the full config sits behind a lock).
 #[derive(Debug)]
 struct Hot {
-    slow_nanos: AtomicU64,
+    /// `slow_call_duration` in clock ticks (the unit of call start and end times).
+    slow_ticks: AtomicU64,
     failure_threshold: AtomicU64,
     slow_threshold: AtomicU64,
     minimum_calls: AtomicU32,
 }
 
 impl Hot {
-    fn store(&self, c: &BreakerConfig) {
-        self.slow_nanos
-            .store(duration_nanos(c.slow_call_duration), Ordering::Release);
+    fn store(&self, c: &BreakerConfig, clock: &Clock) {
+        self.slow_ticks.store(
+            clock.to_ticks(duration_nanos(c.slow_call_duration)),
+            Ordering::Release,
+        );
         self.failure_threshold
             .store(c.failure_rate_threshold.to_bits(), Ordering::Release);
         self.slow_threshold
@@ -99,8 +102,8 @@ pub(crate) struct Admission<'a> {
     probe: bool,
     /// `None` when the breaker is disabled: nothing is recorded.
     ticket: Option<Ticket>,
+    /// Clock ticks at admission.
     start: u64,
-    done: bool,
 }
 
 impl BreakerShared {
@@ -112,13 +115,14 @@ impl BreakerShared {
                 duration_nanos(config.time_bucket),
             ))),
         };
+        let clock = Clock::new();
         let hot = Hot {
-            slow_nanos: AtomicU64::new(0),
+            slow_ticks: AtomicU64::new(0),
             failure_threshold: AtomicU64::new(0),
             slow_threshold: AtomicU64::new(0),
             minimum_calls: AtomicU32::new(0),
         };
-        hot.store(&config);
+        hot.store(&config, &clock);
         let calls = OUTCOMES
             .map(|o| metrics::counter!(m::CALLS, "name" => name.to_string(), "outcome" => o));
         let label = [("name", name.to_string())];
@@ -138,7 +142,7 @@ impl BreakerShared {
             inflight: InFlight::new(),
             config: RwLock::new(config),
             transition_lock: Mutex::new(()),
-            clock: Clock::new(),
+            clock,
             telemetry,
             slot: ActorSlot::default(),
             calls,
@@ -163,10 +167,28 @@ impl BreakerShared {
     }
 
     /// Decides whether a call may run. Never waits.
-    #[inline]
+    ///
+    /// Closed and metrics-only admit inline; every other state takes the cold path.
+    #[inline(always)]
     pub(crate) fn admit<E>(&self) -> Result<Admission<'_>, CallError<E>> {
+        let word = self.word.load(Ordering::Acquire);
+        let (state, generation) = unpack(word);
+        if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
+            return Ok(self.start_call(generation, false));
+        }
+        self.admit_slow(word)
+            .map_err(|retry_after| CallError::CircuitOpen {
+                name: Arc::clone(&self.name),
+                retry_after,
+            })
+    }
+
+    /// Admission outside the closed state; `Err` carries the rejection's `retry_after`
+    /// (already counted and reported).
+    #[cold]
+    #[inline(never)]
+    fn admit_slow(&self, mut word: u64) -> Result<Admission<'_>, Option<Duration>> {
         loop {
-            let word = self.word.load(Ordering::Acquire);
             let (state, generation) = unpack(word);
             let probe = match state {
                 BreakerState::Closed | BreakerState::MetricsOnly => false,
@@ -177,7 +199,6 @@ impl BreakerShared {
                         probe: false,
                         ticket: None,
                         start: 0,
-                        done: false,
                     })
                 }
                 BreakerState::ForcedOpen => return Err(self.reject(None)),
@@ -190,6 +211,7 @@ impl BreakerShared {
                     // The open wait is over and the actor has not moved yet (it may be
                     // down, or automatic half-open is off): move now.
                     self.transition(word, BreakerState::HalfOpen, TransitionReason::Timer);
+                    word = self.word.load(Ordering::Acquire);
                     continue;
                 }
                 BreakerState::HalfOpen => {
@@ -203,25 +225,37 @@ impl BreakerShared {
                     true
                 }
             };
-            let now = self.clock.nanos();
-            let (ticket, fresh) = self
-                .inflight
-                .start(now, self.hot.slow_nanos.load(Ordering::Relaxed));
-            if fresh {
-                self.slot.nudge();
-            }
-            return Ok(Admission {
-                shared: self,
-                generation,
-                probe,
-                ticket: Some(ticket),
-                start: now,
-                done: false,
-            });
+            return Ok(self.start_call(generation, probe));
         }
     }
 
-    fn reject<E>(&self, retry_after: Option<Duration>) -> CallError<E> {
+    /// Counts an admitted call in flight and notes its start.
+    #[inline(always)]
+    fn start_call(&self, generation: u64, probe: bool) -> Admission<'_> {
+        let now = self.clock.ticks();
+        let (ticket, fresh) = self
+            .inflight
+            .start(now, self.hot.slow_ticks.load(Ordering::Relaxed));
+        if fresh {
+            self.nudge();
+        }
+        Admission {
+            shared: self,
+            generation,
+            probe,
+            ticket: Some(ticket),
+            start: now,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn nudge(&self) {
+        self.slot.nudge();
+    }
+
+    /// Counts and reports a rejection; returns its `retry_after`.
+    fn reject(&self, retry_after: Option<Duration>) -> Option<Duration> {
         self.not_permitted.fetch_add(1, Ordering::Relaxed);
         self.calls[REJECTED].increment(1);
         if self.telemetry.has_subscribers() {
@@ -233,10 +267,7 @@ impl BreakerShared {
                 shadow: false,
             });
         }
-        CallError::CircuitOpen {
-            name: Arc::clone(&self.name),
-            retry_after,
-        }
+        retry_after
     }
 
     /// How the config's classifier counts an error (every error is a failure without one).
@@ -253,11 +284,11 @@ impl BreakerShared {
         let Some(ticket) = a.ticket else {
             return; // disabled: record nothing
         };
-        let now = self.clock.nanos();
+        let now = self.clock.ticks();
         let elapsed = now.saturating_sub(a.start);
         let counted_while_running = self.inflight.finish(ticket);
-        self.duration.record(elapsed as f64 / 1e9);
-        let slow = elapsed >= self.hot.slow_nanos.load(Ordering::Relaxed);
+        self.duration.record(self.clock.to_secs_f64(elapsed));
+        let slow = elapsed >= self.hot.slow_ticks.load(Ordering::Relaxed);
         let failed = match class {
             None | Some(ErrorClass::Success) => false,
             Some(ErrorClass::Failure) => true,
@@ -281,7 +312,7 @@ impl BreakerShared {
         } else if !counted_while_running
             && matches!(state, BreakerState::Closed | BreakerState::MetricsOnly)
         {
-            let totals = self.window.record(now, outcome);
+            let totals = self.window.record(self.clock.to_nanos(now), outcome);
             if state == BreakerState::Closed {
                 self.maybe_trip(word, totals);
             }
@@ -440,7 +471,8 @@ impl BreakerShared {
         loop {
             let word = self.word.load(Ordering::Acquire);
             let (state, _) = unpack(word);
-            let now = self.clock.nanos();
+            let ticks = self.clock.ticks();
+            let now = self.clock.to_nanos(ticks);
             let config = self.config();
             match state {
                 BreakerState::Open if config.automatic_half_open => {
@@ -461,8 +493,8 @@ impl BreakerShared {
                     self.transition(word, BreakerState::Open, TransitionReason::HalfOpenTimeout);
                 }
                 BreakerState::Closed | BreakerState::MetricsOnly => {
-                    let slow = self.hot.slow_nanos.load(Ordering::Relaxed);
-                    let (hung, next) = self.inflight.scan(now, slow);
+                    let slow = self.hot.slow_ticks.load(Ordering::Relaxed);
+                    let (hung, next) = self.inflight.scan(ticks, slow);
                     let mut totals = None;
                     for _ in 0..hung {
                         self.calls[2].increment(1);
@@ -480,7 +512,9 @@ impl BreakerShared {
                             continue;
                         }
                     }
-                    return next.map(|n| Duration::from_nanos(n.saturating_sub(now)));
+                    return next.map(|n| {
+                        Duration::from_nanos(self.clock.to_nanos(n.saturating_sub(ticks)))
+                    });
                 }
                 _ => return None,
             }
@@ -505,7 +539,7 @@ impl BreakerShared {
             new.minimum_calls(),
             new.half_open_permits
         );
-        self.hot.store(&new);
+        self.hot.store(&new, &self.clock);
         *current = new;
         Ok(change)
     }
@@ -538,16 +572,15 @@ impl BreakerShared {
 impl Admission<'_> {
     /// Records how the call ended. `class` is `None` for `Ok`.
     #[inline]
-    pub(crate) fn complete(mut self, class: Option<ErrorClass>) {
-        self.done = true;
-        self.shared.complete(&self, class);
+    pub(crate) fn complete(self, class: Option<ErrorClass>) {
+        // Completed: the drop that would count it abandoned must not run.
+        let this = std::mem::ManuallyDrop::new(self);
+        this.shared.complete(&this, class);
     }
 }
 
 impl Drop for Admission<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            self.shared.abandon(self);
-        }
+        self.shared.abandon(self);
     }
 }

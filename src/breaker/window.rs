@@ -89,6 +89,14 @@ impl CountWindow {
 
     #[inline]
     pub(crate) fn record(&self, o: Outcome) -> Totals {
+        if !o.failed && !o.slow {
+            // A window full of plain successes stays the same after one more: the healthy
+            // steady state costs three loads instead of two read-modify-writes.
+            let totals = self.totals();
+            if totals.failed == 0 && totals.slow == 0 && totals.calls as usize == self.slots.len() {
+                return totals;
+            }
+        }
         let len = self.slots.len() as u64;
         // usize fits: the index is below the slot count.
         let i = (self.cursor.fetch_add(1, Ordering::Relaxed) % len) as usize;
@@ -274,6 +282,43 @@ mod tests {
         );
         w.reset();
         assert_eq!(w.totals(), Totals::default());
+    }
+
+    #[test]
+    fn a_window_full_of_successes_still_counts_the_next_failures_exactly() {
+        let w = CountWindow::new(4);
+        for _ in 0..10 {
+            w.record(OK);
+        }
+        let full = Totals {
+            calls: 4,
+            failed: 0,
+            slow: 0,
+        };
+        assert_eq!(w.totals(), full);
+        // each failure evicts one success, whatever the cursor did while successes were skipped
+        for k in 1..=4 {
+            assert_eq!(
+                w.record(FAIL),
+                Totals {
+                    calls: 4,
+                    failed: k,
+                    slow: 0
+                }
+            );
+        }
+        // and successes push them out again, oldest first
+        for k in (0..4).rev() {
+            assert_eq!(
+                w.record(OK),
+                Totals {
+                    calls: 4,
+                    failed: k,
+                    slow: 0
+                }
+            );
+        }
+        assert_eq!(w.record(OK), full);
     }
 
     #[test]
