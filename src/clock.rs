@@ -105,6 +105,82 @@ impl Clock {
     }
 }
 
+/// A point in time that deadlines and timeouts compare, cheap to take: the time-stamp
+/// counter on one process-wide [`Clock`] in production (no system call), tokio's clock with
+/// `test-util` (so paused-time tests drive deadlines). Converted to an [`Instant`] only to
+/// arm a timer or answer [`deadline::current`](crate::deadline::current).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Stamp {
+    #[cfg(not(feature = "test-util"))]
+    nanos: u64,
+    #[cfg(feature = "test-util")]
+    at: Instant,
+}
+
+#[cfg(not(feature = "test-util"))]
+fn process_clock() -> &'static Clock {
+    static CLOCK: std::sync::OnceLock<Clock> = std::sync::OnceLock::new();
+    CLOCK.get_or_init(Clock::new)
+}
+
+impl Stamp {
+    /// Now.
+    #[inline]
+    pub(crate) fn now() -> Self {
+        #[cfg(not(feature = "test-util"))]
+        {
+            Self {
+                nanos: process_clock().nanos(),
+            }
+        }
+        #[cfg(feature = "test-util")]
+        Self { at: Instant::now() }
+    }
+
+    /// `self + d`, `None` past the clock's range.
+    #[inline]
+    pub(crate) fn checked_add(self, d: Duration) -> Option<Self> {
+        #[cfg(not(feature = "test-util"))]
+        {
+            let nanos = self.nanos.checked_add(u64::try_from(d.as_nanos()).ok()?)?;
+            Some(Self { nanos })
+        }
+        #[cfg(feature = "test-util")]
+        Some(Self {
+            at: self.at.checked_add(d)?,
+        })
+    }
+
+    /// Time from `earlier` to `self`, zero when `earlier` is later.
+    #[inline]
+    pub(crate) fn saturating_duration_since(self, earlier: Stamp) -> Duration {
+        #[cfg(not(feature = "test-util"))]
+        {
+            Duration::from_nanos(self.nanos.saturating_sub(earlier.nanos))
+        }
+        #[cfg(feature = "test-util")]
+        self.at.saturating_duration_since(earlier.at)
+    }
+
+    /// The same moment on tokio's clock (to arm a timer): now plus the time left until it,
+    /// or now less the time since it.
+    pub(crate) fn to_instant(self) -> Instant {
+        #[cfg(not(feature = "test-util"))]
+        {
+            let (stamp, now) = (Stamp::now(), Instant::now());
+            if self >= stamp {
+                now.checked_add(self.saturating_duration_since(stamp))
+                    .unwrap_or(now + Duration::from_secs(86_400 * 365 * 30))
+            } else {
+                now.checked_sub(stamp.saturating_duration_since(self))
+                    .unwrap_or(now)
+            }
+        }
+        #[cfg(feature = "test-util")]
+        self.at
+    }
+}
+
 /// A duration in whole nanoseconds, saturating at `u64::MAX`.
 #[inline]
 pub(crate) fn duration_nanos(d: Duration) -> u64 {
@@ -147,5 +223,35 @@ mod tests {
         let c = clock_with(1 << 44);
         assert_eq!(c.to_nanos(u64::MAX), u64::MAX);
         assert_eq!(clock_with(1).to_ticks(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn stamps_add_compare_and_map_onto_tokios_clock() {
+        let start = Stamp::now();
+        let later = start.checked_add(Duration::from_secs(5)).expect("in range");
+        assert!(later > start);
+        assert_eq!(
+            later.saturating_duration_since(start),
+            Duration::from_secs(5)
+        );
+        assert_eq!(start.saturating_duration_since(later), Duration::ZERO);
+        assert!(start.checked_add(Duration::MAX).is_none());
+        // On tokio's clock the stamp lands where a deadline set now would: within the time
+        // these lines take (exactly, with test-util's clock).
+        let expected = Instant::now() + Duration::from_secs(5);
+        let mapped = later.to_instant();
+        let skew = if mapped > expected {
+            mapped - expected
+        } else {
+            expected - mapped
+        };
+        assert!(skew < Duration::from_millis(50), "{skew:?}");
+        let past = Instant::now()
+            .checked_sub(Duration::from_secs(1))
+            .expect("the test machine has been up for a second");
+        let before = Stamp::now();
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(before.to_instant() < Instant::now());
+        assert!(before.to_instant() > past);
     }
 }

@@ -158,6 +158,13 @@ impl Bulkhead {
         f().await.map_err(CallError::Inner)
     }
 
+    /// A free permit without waiting and without reporting a rejection (the policy
+    /// pipeline tries this before it waits).
+    #[inline]
+    pub(crate) fn acquire_now(&self) -> Option<BulkheadPermit<'_>> {
+        self.shared.acquire_now()
+    }
+
     /// Takes a permit without waiting.
     ///
     /// # Errors

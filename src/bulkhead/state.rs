@@ -71,12 +71,19 @@ impl BulkheadShared {
         }
     }
 
+    /// A free permit, if one is free right now (no rejection reported when none is).
+    #[inline]
+    pub(super) fn acquire_now(&self) -> Option<BulkheadPermit<'_>> {
+        let p = self.semaphore.try_acquire().ok()?;
+        p.forget();
+        Some(BulkheadPermit::new(self))
+    }
+
     /// Takes a permit, waiting up to `max_wait` (and never past the task's deadline) in
     /// FIFO order behind earlier waiters.
     pub(super) async fn acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadRejected> {
-        if let Ok(p) = self.semaphore.try_acquire() {
-            p.forget();
-            return Ok(BulkheadPermit::new(self));
+        if let Some(p) = self.acquire_now() {
+            return Ok(p);
         }
         let max_wait = Duration::from_nanos(self.max_wait_nanos.load(Ordering::Relaxed));
         if max_wait.is_zero() {

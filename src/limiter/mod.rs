@@ -113,13 +113,28 @@ impl Limiter {
     /// Spends one unit or says why not, as a call error (the policy pipeline): without an
     /// await on local state, through [`acquire`](Self::acquire) on a remote backend.
     pub(crate) async fn admit<E>(&self) -> Result<(), CallError<E>> {
-        if self.shared.is_remote() {
-            self.acquire(1).await
-        } else {
-            self.check()
+        match self.admit_now() {
+            Some(answer) => answer,
+            None => self
+                .acquire(1)
+                .await
+                .map(drop)
+                .map_err(|d| rate_limited(&self.shared.report.name, d)),
         }
-        .map(drop)
-        .map_err(|d| rate_limited(&self.shared.report.name, d))
+    }
+
+    /// [`admit`](Self::admit) when it needs no await (local state); `None` when the state
+    /// is remote.
+    #[inline]
+    pub(crate) fn admit_now<E>(&self) -> Option<Result<(), CallError<E>>> {
+        if self.shared.is_remote() {
+            return None;
+        }
+        Some(
+            self.check()
+                .map(drop)
+                .map_err(|d| rate_limited(&self.shared.report.name, d)),
+        )
     }
 
     /// Checks (and spends) `n` units, reaching the limiter's backend when its state is

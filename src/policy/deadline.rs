@@ -11,9 +11,12 @@
 //! is spawned with [`spawn`] (or its future wrapped with [`propagate`]).
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::clock::Instant;
+use super::timeout::CutOff;
+use crate::clock::{Instant, Stamp};
 
 tokio::task_local! {
     static SCOPE: Scope;
@@ -21,8 +24,8 @@ tokio::task_local! {
 
 /// The effective deadline of a scope and the budget it was opened with.
 #[derive(Clone, Copy, Debug)]
-struct Scope {
-    deadline: Instant,
+pub(crate) struct Scope {
+    deadline: Stamp,
     budget: Duration,
 }
 
@@ -71,46 +74,75 @@ pub struct HeaderError {
 /// # }
 /// ```
 pub async fn within<F: Future>(budget: Duration, fut: F) -> Result<F::Output, DeadlineExceeded> {
-    run_in(narrowed(budget), fut).await
+    Scoped::new(Scope::narrowed(budget), fut).await
 }
 
-/// Runs `fut` inside `scope`, dropping it when the scope's deadline passes.
-async fn run_in<F: Future>(scope: Scope, fut: F) -> Result<F::Output, DeadlineExceeded> {
-    SCOPE
-        .scope(scope, async move {
-            super::timeout::cut_off_at(scope.deadline, fut)
-                .await
-                .ok_or(DeadlineExceeded {
-                    budget: scope.budget,
-                })
+impl Scope {
+    /// The scope for a new budget: the earlier of now + budget and the enclosing deadline.
+    pub(crate) fn narrowed(budget: Duration) -> Scope {
+        let now = Stamp::now();
+        // A budget too large to add to now is as good as none.
+        let mine = now
+            .checked_add(budget)
+            .or_else(|| now.checked_add(Duration::from_secs(86_400 * 365 * 30)))
+            .unwrap_or(now);
+        match SCOPE.try_with(|s| *s) {
+            Ok(outer) if outer.deadline <= mine => outer,
+            _ => Scope {
+                deadline: mine,
+                budget,
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Runs a future inside a deadline scope (the task-local is set around each poll, so the
+    /// future is never moved into another layer) and drops it when the deadline passes.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub(crate) struct Scoped<F> {
+        scope: Scope,
+        #[pin]
+        inner: CutOff<F>,
+    }
+}
+
+impl<F> Scoped<F> {
+    pub(crate) fn new(scope: Scope, fut: F) -> Self {
+        Self {
+            inner: CutOff::new(scope.deadline, fut),
+            scope,
+        }
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = Result<F::Output, DeadlineExceeded>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let scope = *this.scope;
+        let inner = this.inner;
+        SCOPE.sync_scope(scope, || inner.poll(cx)).map(|out| {
+            out.ok_or(DeadlineExceeded {
+                budget: scope.budget,
+            })
         })
-        .await
-}
-
-/// The scope for a new budget: the earlier of now + budget and the enclosing deadline.
-fn narrowed(budget: Duration) -> Scope {
-    let now = Instant::now();
-    // A budget too large to add to now is as good as none.
-    let mine = now
-        .checked_add(budget)
-        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
-    match SCOPE.try_with(|s| *s) {
-        Ok(outer) if outer.deadline <= mine => outer,
-        _ => Scope {
-            deadline: mine,
-            budget,
-        },
     }
 }
 
 /// The current task's effective deadline, if it runs inside a [`within`] scope.
 pub fn current() -> Option<Instant> {
-    SCOPE.try_with(|s| s.deadline).ok()
+    SCOPE.try_with(|s| s.deadline.to_instant()).ok()
 }
 
 /// Time left until the current deadline (zero once it has passed); `None` with no deadline.
 pub fn remaining() -> Option<Duration> {
-    current().map(|d| d.saturating_duration_since(Instant::now()))
+    SCOPE
+        .try_with(|s| s.deadline)
+        .ok()
+        .map(|d| d.saturating_duration_since(Stamp::now()))
 }
 
 /// The budget of the current scope, for error reports.
@@ -129,7 +161,7 @@ pub fn propagate<F: Future>(fut: F) -> impl Future<Output = Result<F::Output, De
     let scope = SCOPE.try_with(|s| *s).ok();
     async move {
         match scope {
-            Some(scope) => run_in(scope, fut).await,
+            Some(scope) => Scoped::new(scope, fut).await,
             None => Ok(fut.await),
         }
     }

@@ -4,11 +4,12 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use super::deadline;
+use super::deadline::{Scope, Scoped};
 use super::retry::Retry;
-use super::timeout::timeout;
+use super::timeout::CutOff;
 use crate::breaker::{Breaker, ErrorClass};
 use crate::bulkhead::Bulkhead;
+use crate::clock::Stamp;
 use crate::error::CallError;
 use crate::limiter::Limiter;
 
@@ -102,29 +103,36 @@ impl Policy {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + 'static,
     {
-        let attempts = async {
-            let Some(retry) = &self.retry else {
-                return self.attempt(&mut f).await;
-            };
-            let mut attempts = retry.start();
-            loop {
-                match self.attempt(&mut f).await {
-                    Ok(v) => return Ok(v),
-                    Err(e) => match attempts.next_delay(&e) {
-                        // Boxed for the same reason as in `cut_off_at`: retries are the slow path.
-                        Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
-                        None => return Err(e),
-                    },
-                }
-            }
-        };
         match self.deadline {
-            None => attempts.await,
-            // Boxed: the attempts future is kilobytes (every layer's state), and the deadline
-            // layer would otherwise copy it at each of its levels on every call.
-            Some(budget) => deadline::within(budget, Box::pin(attempts))
+            None => self.attempts(&mut f).await,
+            // The scope sets the task-local deadline around each poll of the attempts, in
+            // place (no layer moves the attempts' future into its own).
+            Some(budget) => Scoped::new(Scope::narrowed(budget), self.attempts(&mut f))
                 .await
                 .unwrap_or_else(|e| Err(CallError::DeadlineExceeded { budget: e.budget })),
+        }
+    }
+
+    /// Retry around attempts.
+    async fn attempts<F, Fut, T, E>(&self, f: &mut F) -> Result<T, CallError<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug + 'static,
+    {
+        let Some(retry) = &self.retry else {
+            return self.attempt(f).await;
+        };
+        let mut attempts = retry.start();
+        loop {
+            match self.attempt(f).await {
+                Ok(v) => return Ok(v),
+                Err(e) => match attempts.next_delay(&e) {
+                    // Boxed: a tokio `Sleep` is large and retries are the slow path.
+                    Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
+                    None => return Err(e),
+                },
+            }
         }
     }
 
@@ -175,17 +183,32 @@ impl Policy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        // Waits (a remote limiter's round trip, a bulkhead queue) are boxed: they are the
+        // slow path, and inline their futures would grow every call's future.
         if let Some(limiter) = &self.limiter {
-            limiter.admit().await?;
+            match limiter.admit_now() {
+                Some(answer) => answer?,
+                None => Box::pin(limiter.admit()).await?,
+            }
         }
         let _permit = match &self.bulkhead {
-            Some(b) => Some(b.acquire().await?),
+            Some(b) => Some(match b.acquire_now() {
+                Some(permit) => permit,
+                None => Box::pin(b.acquire()).await?,
+            }),
             None => None,
         };
         let call = f();
         match self.timeout {
             None => call.await.map_err(CallError::Inner),
-            Some(after) => timeout(after, async { call.await.map_err(CallError::Inner) }).await,
+            Some(after) => match Stamp::now().checked_add(after) {
+                Some(at) => CutOff::new(at, call)
+                    .await
+                    .map_or(Err(CallError::Timeout { after }), |r| {
+                        r.map_err(CallError::Inner)
+                    }),
+                None => call.await.map_err(CallError::Inner),
+            },
         }
     }
 }

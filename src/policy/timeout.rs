@@ -1,12 +1,12 @@
 //! Per-attempt timeout, distinct from the overall [deadline](super::deadline), and the lazy
 //! time limit both are built on.
 
-use std::future::{poll_fn, Future};
-use std::pin::pin;
-use std::task::Poll;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::clock::Instant;
+use crate::clock::Stamp;
 use crate::error::CallError;
 
 /// Runs one attempt with a time limit; drops it and returns [`CallError::Timeout`] when the
@@ -18,24 +18,54 @@ pub async fn timeout<F, T, E>(after: Duration, fut: F) -> Result<T, CallError<E>
 where
     F: Future<Output = Result<T, CallError<E>>>,
 {
-    let Some(at) = Instant::now().checked_add(after) else {
+    let Some(at) = Stamp::now().checked_add(after) else {
         return fut.await; // a limit beyond the clock's range never passes
     };
-    cut_off_at(at, fut)
+    CutOff::new(at, fut)
         .await
         .unwrap_or(Err(CallError::Timeout { after }))
 }
 
-/// Runs `fut` until `at`, `None` if it is still running then. The first poll happens before
-/// any timer exists, so a call that completes at once never touches tokio's timer wheel
-/// (registering and dropping a timer costs more than the rest of a policy's layers). Like
-/// `tokio::time::timeout`, the future is polled before the time is checked.
-pub(crate) async fn cut_off_at<F: Future>(at: Instant, fut: F) -> Option<F::Output> {
-    let mut fut = pin!(fut);
-    if let Poll::Ready(v) = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-        return Some(v);
+pin_project_lite::pin_project! {
+    /// Runs `fut` until `at`; `None` if it is still running then. Like
+    /// `tokio::time::timeout_at`, the future is polled before the time is checked, but the
+    /// timer is armed only after a first poll that did not finish: a call that completes at
+    /// once never touches tokio's timer wheel (registering and dropping a timer costs more
+    /// than the rest of a policy's layers) nor reads tokio's clock.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub(crate) struct CutOff<F> {
+        #[pin]
+        fut: F,
+        at: Stamp,
+        // Boxed: a tokio `Sleep` is large, and only a call that did not finish at once
+        // needs it; inline it would grow (and slow) every call's future.
+        sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     }
-    // Boxed: a tokio `Sleep` is large, and only a call that did not finish at once needs it;
-    // unboxed it would grow (and slow) every call's future.
-    Box::pin(tokio::time::timeout_at(at, fut)).await.ok()
+}
+
+impl<F> CutOff<F> {
+    pub(crate) fn new(at: Stamp, fut: F) -> Self {
+        Self {
+            fut,
+            at,
+            sleep: None,
+        }
+    }
+}
+
+impl<F: Future> Future for CutOff<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.fut.poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        let at = *this.at;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at.to_instant())));
+        sleep.as_mut().poll(cx).map(|()| None)
+    }
 }
