@@ -42,6 +42,16 @@ fn hold(b: &Bulkhead) -> tokio::sync::oneshot::Sender<()> {
     tx
 }
 
+/// Awaits every task, then checks that the bulkhead has all `max` permits back and nobody
+/// waiting.
+async fn await_all_then_idle(tasks: Vec<tokio::task::JoinHandle<()>>, b: &Bulkhead, max: u32) {
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let s = b.status();
+    assert_eq!((s.in_flight, s.available, s.waiting), (0, max, 0));
+}
+
 #[tokio::test(start_paused = true)]
 async fn rejects_at_once_when_full_with_no_wait() {
     let (rt, b) = spawn("bh-nowait", config(1, Duration::ZERO)).await;
@@ -256,12 +266,47 @@ async fn killing_the_actor_under_load_loses_no_permit() {
         .expect("running")
         .kill();
     next_matching(&mut events, |e| matches!(e, Event::ActorRestarted { .. })).await;
-    for t in tasks {
-        t.await.unwrap();
-    }
+    await_all_then_idle(tasks, &b, 3).await;
     assert_eq!(done.load(Ordering::Relaxed), 200);
-    let s = b.status();
-    assert_eq!((s.in_flight, s.available, s.waiting), (0, 3, 0));
+    rt.shutdown().await;
+}
+
+/// The permit hand-over between calls that find one free and calls that queue, on real
+/// threads: every call gets through (the wait is far longer than the run) and every permit
+/// comes back. A permit stranded where no queued task can see it would show as a call
+/// rejected after its 10 s wait and as fewer than 2 permits available at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_and_unqueued_calls_on_two_threads_lose_no_permit() {
+    let (rt, b) = spawn("bh-threads", config(2, 10_000 * MS)).await;
+    let admitted = Arc::new(AtomicU32::new(0));
+    // Every task starts in the queue: both permits are held until all 8 wait.
+    let held = (b.try_acquire().unwrap(), b.try_acquire().unwrap());
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (b, admitted) = (b.clone(), Arc::clone(&admitted));
+            tokio::spawn(async move {
+                for _ in 0..500 {
+                    b.execute(|| async {
+                        tokio::task::yield_now().await;
+                        Ok::<_, ()>(())
+                    })
+                    .await
+                    .expect("admitted within the wait");
+                    admitted.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..5_000 {
+        if b.status().waiting == 8 {
+            break;
+        }
+        tokio::time::sleep(MS).await;
+    }
+    assert_eq!(b.status().waiting, 8);
+    drop(held);
+    await_all_then_idle(tasks, &b, 2).await;
+    assert_eq!(admitted.load(Ordering::Relaxed), 4_000);
     rt.shutdown().await;
 }
 

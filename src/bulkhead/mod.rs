@@ -9,6 +9,7 @@
 mod actor;
 mod config;
 mod permit;
+mod permits;
 mod state;
 
 use std::future::Future;

@@ -1,16 +1,16 @@
-//! The bulkhead's shared state: a fair semaphore, counters and cached metric handles.
+//! The bulkhead's shared state: the permits (a lock-free counter in front of a fair queue),
+//! counters and cached metric handles.
 //! Callers hold this; the actor only resizes it.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam::utils::CachePadded;
 use metrics::{Counter, Gauge};
-use tokio::sync::Semaphore;
 
 use super::config::BulkheadConfig;
 use super::permit::BulkheadPermit;
+use super::permits::Permits;
 use super::{BulkheadCommand, BulkheadRejected, BulkheadStatus};
 use crate::clock::{duration_nanos, Instant};
 use crate::policy::deadline;
@@ -21,10 +21,8 @@ use crate::telemetry::{metrics as m, Event, Kind, RejectReason, Telemetry};
 #[derive(Debug)]
 pub(crate) struct BulkheadShared {
     pub(crate) name: Arc<str>,
-    /// Fair (FIFO) semaphore. Permits taken from it are `forget`-ed and given back by
-    /// [`BulkheadPermit`]'s drop, so a permit needs no borrow of the semaphore's guard type.
-    semaphore: Semaphore,
-    waiting: CachePadded<AtomicU32>,
+    /// Free permits and the FIFO queue. Permits are given back by [`BulkheadPermit`]'s drop.
+    permits: Permits,
     max_concurrent: AtomicU32,
     max_wait_nanos: AtomicU64,
     max_queue: AtomicU32,
@@ -44,8 +42,7 @@ impl BulkheadShared {
             metrics::counter!(m::BULKHEAD_REJECTED, "name" => name.to_string(), "reason" => reason)
         });
         Self {
-            semaphore: Semaphore::new(config.max_concurrent as usize),
-            waiting: CachePadded::new(AtomicU32::new(0)),
+            permits: Permits::new(config.max_concurrent),
             max_concurrent: AtomicU32::new(config.max_concurrent),
             max_wait_nanos: AtomicU64::new(duration_nanos(config.max_wait)),
             max_queue: AtomicU32::new(config.max_queue),
@@ -62,21 +59,14 @@ impl BulkheadShared {
     /// Takes a permit without waiting.
     #[inline]
     pub(super) fn try_acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadRejected> {
-        match self.semaphore.try_acquire() {
-            Ok(p) => {
-                p.forget();
-                Ok(BulkheadPermit::new(self))
-            }
-            Err(_) => Err(self.reject(RejectReason::BulkheadFull, Duration::ZERO)),
-        }
+        self.acquire_now()
+            .ok_or_else(|| self.reject(RejectReason::BulkheadFull, Duration::ZERO))
     }
 
     /// A free permit, if one is free right now (no rejection reported when none is).
     #[inline]
     pub(super) fn acquire_now(&self) -> Option<BulkheadPermit<'_>> {
-        let p = self.semaphore.try_acquire().ok()?;
-        p.forget();
-        Some(BulkheadPermit::new(self))
+        self.permits.try_take().then(|| BulkheadPermit::new(self))
     }
 
     /// Takes a permit, waiting up to `max_wait` (and never past the task's deadline) in
@@ -93,7 +83,7 @@ impl BulkheadShared {
         if left.is_some_and(|l| l.is_zero()) {
             return Err(self.reject(RejectReason::Deadline, Duration::ZERO));
         }
-        let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let queued = self.permits.join();
         let _waiting = WaitingGuard::new(self, queued + 1);
         if queued >= self.max_queue.load(Ordering::Relaxed) {
             return Err(self.reject(RejectReason::QueueFull, Duration::ZERO));
@@ -103,13 +93,10 @@ impl BulkheadShared {
             _ => (max_wait, false),
         };
         let start = Instant::now();
-        match tokio::time::timeout(wait, self.semaphore.acquire()).await {
-            Ok(Ok(p)) => {
-                p.forget();
-                Ok(BulkheadPermit::new(self))
-            }
-            // The semaphore is never closed; treat it as full to be safe.
-            Ok(Err(_)) => Err(self.reject(RejectReason::BulkheadFull, start.elapsed())),
+        match tokio::time::timeout(wait, self.permits.take_waiting()).await {
+            Ok(true) => Ok(BulkheadPermit::new(self)),
+            // The queue is never closed; treat it as full to be safe.
+            Ok(false) => Err(self.reject(RejectReason::BulkheadFull, start.elapsed())),
             Err(_) if cut_by_deadline => Err(self.reject(RejectReason::Deadline, start.elapsed())),
             Err(_) => Err(self.reject(RejectReason::BulkheadFull, start.elapsed())),
         }
@@ -129,7 +116,7 @@ impl BulkheadShared {
                 Err(now) => owed = now,
             }
         }
-        self.semaphore.add_permits(1);
+        self.permits.give(1);
     }
 
     fn reject(&self, reason: RejectReason, waited: Duration) -> BulkheadRejected {
@@ -173,8 +160,7 @@ impl BulkheadShared {
     pub(super) fn in_flight(&self) -> u32 {
         let circulating = u64::from(self.max_concurrent.load(Ordering::Acquire))
             + u64::from(self.debt.load(Ordering::Acquire));
-        let free = self.semaphore.available_permits() as u64;
-        u32::try_from(circulating.saturating_sub(free)).unwrap_or(u32::MAX)
+        u32::try_from(circulating.saturating_sub(self.permits.available())).unwrap_or(u32::MAX)
     }
 
     pub(super) fn config(&self) -> BulkheadConfig {
@@ -188,8 +174,8 @@ impl BulkheadShared {
     pub(super) fn status(&self) -> BulkheadStatus {
         BulkheadStatus {
             in_flight: self.in_flight(),
-            available: u32::try_from(self.semaphore.available_permits()).unwrap_or(u32::MAX),
-            waiting: self.waiting.load(Ordering::Acquire),
+            available: u32::try_from(self.permits.available()).unwrap_or(u32::MAX),
+            waiting: self.permits.waiting(),
             max_concurrent: self.max_concurrent.load(Ordering::Acquire),
         }
     }
@@ -220,14 +206,12 @@ impl BulkheadShared {
                     Err(now) => owed = now,
                 }
             }
-            self.semaphore.add_permits(grow as usize);
+            self.permits.give(grow);
         } else if new < old {
-            let shrink = (old - new) as usize;
-            let retired = self.semaphore.forget_permits(shrink);
-            // u32 fits: shrink <= old <= u32::MAX.
-            let owed = u32::try_from(shrink - retired).unwrap_or(u32::MAX);
-            self.debt.fetch_add(owed, Ordering::AcqRel);
-            // A permit given back between the two steps above went to the semaphore; take
+            let shrink = old - new;
+            let retired = self.permits.forget(shrink);
+            self.debt.fetch_add(shrink - retired, Ordering::AcqRel);
+            // A permit given back between the two steps above went back to the pool; take
             // it out again now rather than waiting for a later one.
             self.retire_free_permits();
         }
@@ -243,17 +227,17 @@ impl BulkheadShared {
     fn retire_free_permits(&self) {
         loop {
             let owed = self.debt.load(Ordering::Acquire);
-            if owed == 0 || self.semaphore.available_permits() == 0 {
+            if owed == 0 || self.permits.available() == 0 {
                 return;
             }
-            if self.semaphore.forget_permits(1) == 1 {
+            if self.permits.forget(1) == 1 {
                 if self
                     .debt
                     .compare_exchange(owed, owed - 1, Ordering::AcqRel, Ordering::Acquire)
                     .is_err()
                 {
                     // Someone paid the debt meanwhile; the permit we took is surplus.
-                    self.semaphore.add_permits(1);
+                    self.permits.give(1);
                 }
             } else {
                 return;
@@ -276,7 +260,7 @@ impl<'a> WaitingGuard<'a> {
 
 impl Drop for WaitingGuard<'_> {
     fn drop(&mut self) {
-        let now = self.shared.waiting.fetch_sub(1, Ordering::AcqRel) - 1;
+        let now = self.shared.permits.leave();
         self.shared.waiting_gauge.set(f64::from(now));
     }
 }

@@ -1,0 +1,216 @@
+//! The bulkhead's permits: a lock-free counter for calls that find one free, in front of
+//! tokio's fair semaphore for calls that queue.
+//!
+//! tokio's `Semaphore` takes its waiter list's mutex on every release, queue or no queue;
+//! that lock was most of an uncontended `execute`. Here a permit given back while nobody
+//! queues goes to `free` (one `fetch_add`) and the next call takes it with one CAS. While
+//! tasks queue, permits given back go to the semaphore, which hands them out in FIFO order.
+//!
+//! The hand-over is race-free by a store-then-check on both sides (all `SeqCst`): a queuing
+//! task registers in `waiting`, then looks in `free`; a releaser adds to `free`, then looks
+//! at `waiting` and, seeing a task, moves what is free to the semaphore. Whichever runs second
+//! sees the other, so a permit is never left in `free` while a task sleeps in the queue.
+//! Permits a task leaves in the semaphore when it gives up are taken from there by the next
+//! call that finds `free` empty.
+
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+
+use crossbeam::utils::CachePadded;
+use tokio::sync::Semaphore;
+
+#[derive(Debug)]
+pub(super) struct Permits {
+    /// Free permits, for the taking without a queue.
+    free: CachePadded<AtomicU32>,
+    /// Tasks queued (or about to queue) for a permit.
+    waiting: CachePadded<AtomicU32>,
+    /// The FIFO queue; it holds permits only for queued tasks (and, briefly, ones a task
+    /// that gave up left behind).
+    queue: Semaphore,
+}
+
+impl Permits {
+    pub(super) fn new(n: u32) -> Self {
+        Self {
+            free: CachePadded::new(AtomicU32::new(n)),
+            waiting: CachePadded::new(AtomicU32::new(0)),
+            queue: Semaphore::new(0),
+        }
+    }
+
+    /// Takes a permit if one is free now.
+    #[inline]
+    pub(super) fn try_take(&self) -> bool {
+        self.take_free(1) == 1 || self.take_queued()
+    }
+
+    /// Gives `n` permits back: to the queue while tasks wait there, else to `free`.
+    #[inline]
+    pub(super) fn give(&self, n: u32) {
+        if n == 0 {
+            return;
+        }
+        if self.waiting.load(SeqCst) == 0 {
+            self.free.fetch_add(n, SeqCst);
+            if self.waiting.load(SeqCst) == 0 {
+                return;
+            }
+            // A task queued meanwhile and may have found `free` empty: hand it over.
+            let moved = self.take_free(n);
+            self.queue.add_permits(moved as usize);
+        } else {
+            self.queue.add_permits(n as usize);
+        }
+    }
+
+    /// Counts a task in the queue; returns how many were there before it. Pair with
+    /// [`leave`](Self::leave).
+    pub(super) fn join(&self) -> u32 {
+        self.waiting.fetch_add(1, SeqCst)
+    }
+
+    /// Counts a task out of the queue; returns how many are left.
+    pub(super) fn leave(&self) -> u32 {
+        self.waiting.fetch_sub(1, SeqCst).saturating_sub(1)
+    }
+
+    /// Waits for a permit (after [`join`](Self::join)); `false` only if the queue closed,
+    /// which it never does.
+    pub(super) async fn take_waiting(&self) -> bool {
+        if self.take_free(1) == 1 {
+            return true;
+        }
+        match self.queue.acquire().await {
+            Ok(p) => {
+                p.forget();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Retires up to `n` free permits (a shrink); returns how many.
+    pub(super) fn forget(&self, n: u32) -> u32 {
+        let from_free = self.take_free(n);
+        let rest = (n - from_free) as usize;
+        // u32 fits: at most `rest`, itself below n.
+        from_free + u32::try_from(self.queue.forget_permits(rest)).unwrap_or(0)
+    }
+
+    /// Permits free now.
+    pub(super) fn available(&self) -> u64 {
+        u64::from(self.free.load(SeqCst)) + self.queue.available_permits() as u64
+    }
+
+    /// Tasks queued now.
+    pub(super) fn waiting(&self) -> u32 {
+        self.waiting.load(SeqCst)
+    }
+
+    /// Takes up to `max` permits from `free`; returns how many.
+    #[inline]
+    fn take_free(&self, max: u32) -> u32 {
+        let mut free = self.free.load(SeqCst);
+        loop {
+            let take = free.min(max);
+            if take == 0 {
+                return 0;
+            }
+            match self
+                .free
+                .compare_exchange_weak(free, free - take, SeqCst, SeqCst)
+            {
+                Ok(_) => return take,
+                Err(now) => free = now,
+            }
+        }
+    }
+
+    /// A permit a task that gave up left in the queue (never one a queued task is owed:
+    /// the semaphore hands those to its waiters first).
+    #[cold]
+    fn take_queued(&self) -> bool {
+        match self.queue.try_acquire() {
+            Ok(p) => {
+                p.forget();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permits_go_round_without_a_queue() {
+        let p = Permits::new(2);
+        assert!(p.try_take());
+        assert!(p.try_take());
+        assert!(!p.try_take());
+        assert_eq!(p.available(), 0);
+        p.give(1);
+        assert_eq!(p.available(), 1);
+        assert!(p.try_take());
+        p.give(2);
+        assert_eq!(p.forget(3), 2, "only what is free retires");
+        assert_eq!(p.available(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_queued_task_gets_the_next_permit_given_back() {
+        let p = std::sync::Arc::new(Permits::new(1));
+        assert!(p.try_take());
+        assert_eq!(p.join(), 0);
+        let waiter = tokio::spawn({
+            let p = std::sync::Arc::clone(&p);
+            async move { p.take_waiting().await }
+        });
+        tokio::task::yield_now().await;
+        p.give(1);
+        assert!(waiter.await.expect("waiter"));
+        assert_eq!(p.leave(), 0);
+        assert_eq!(p.available(), 0, "the permit went to the waiter");
+        // a permit given to the queue and left there is found by the next try
+        p.join();
+        p.give(1);
+        p.leave();
+        assert!(p.try_take());
+    }
+
+    #[test]
+    fn a_permit_given_back_while_a_task_joins_is_never_stranded() {
+        // Two threads meet at a barrier each round, then one gives a permit back while the
+        // other joins the queue and looks in `free`. Whatever the interleaving, the joiner
+        // finds the permit in `free` or it ends up in the queue, where a sleeping task gets it.
+        use std::sync::{Arc, Barrier};
+        const ROUNDS: usize = 20_000;
+        let pools: Arc<Vec<Permits>> = Arc::new((0..ROUNDS).map(|_| Permits::new(0)).collect());
+        let barrier = Arc::new(Barrier::new(2));
+        let giver = std::thread::spawn({
+            let (pools, barrier) = (Arc::clone(&pools), Arc::clone(&barrier));
+            move || {
+                for p in pools.iter() {
+                    barrier.wait();
+                    p.give(1);
+                }
+            }
+        });
+        let mut found = Vec::with_capacity(ROUNDS);
+        for p in pools.iter() {
+            barrier.wait();
+            p.join();
+            found.push(p.take_free(1) == 1);
+        }
+        giver.join().expect("giver");
+        for (p, found) in pools.iter().zip(found) {
+            let (free, queued) = (p.free.load(SeqCst), p.queue.available_permits());
+            assert!(
+                found || (queued == 1 && free == 0),
+                "a permit left in free while a task queues: free {free}, queued {queued}"
+            );
+        }
+    }
+}
