@@ -60,21 +60,46 @@ impl Clock {
         }
     }
 
+    /// A reading of the time now.
+    #[inline]
+    pub(crate) fn now(&self) -> Now {
+        #[cfg(not(feature = "test-util"))]
+        {
+            Now {
+                raw: self.counter.raw(),
+            }
+        }
+        #[cfg(feature = "test-util")]
+        Now { at: Instant::now() }
+    }
+
     /// Ticks since the origin.
     #[inline]
     pub(crate) fn ticks(&self) -> u64 {
+        self.ticks_at(self.now())
+    }
+
+    /// Ticks from the origin to `now`.
+    #[inline]
+    pub(crate) fn ticks_at(&self, now: Now) -> u64 {
         #[cfg(not(feature = "test-util"))]
         {
-            self.counter.raw().saturating_sub(self.origin)
+            now.raw.saturating_sub(self.origin)
         }
         #[cfg(feature = "test-util")]
-        duration_nanos(Instant::now().saturating_duration_since(self.origin))
+        duration_nanos(now.at.saturating_duration_since(self.origin))
     }
 
     /// Nanoseconds since the origin (saturates after ~584 years).
     #[inline]
     pub(crate) fn nanos(&self) -> u64 {
-        self.to_nanos(self.ticks())
+        self.nanos_at(self.now())
+    }
+
+    /// Nanoseconds from the origin to `now`.
+    #[inline]
+    pub(crate) fn nanos_at(&self, now: Now) -> u64 {
+        self.to_nanos(self.ticks_at(now))
     }
 
     /// Nanoseconds in `ticks` (saturating).
@@ -105,6 +130,31 @@ impl Clock {
     }
 }
 
+/// One reading of the time that any [`Clock`] and [`Stamp`] can use, so a caller that needs
+/// the time in several places (the policy: deadline, breaker, limiter, timeout) reads the
+/// counter once: the raw time-stamp counter in production (the same counter behind every
+/// `Clock`), tokio's clock with `test-util`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Now {
+    #[cfg(not(feature = "test-util"))]
+    raw: u64,
+    #[cfg(feature = "test-util")]
+    at: Instant,
+}
+
+impl Now {
+    /// Reads the time.
+    #[inline]
+    pub(crate) fn read() -> Self {
+        #[cfg(not(feature = "test-util"))]
+        {
+            process_clock().now()
+        }
+        #[cfg(feature = "test-util")]
+        Now { at: Instant::now() }
+    }
+}
+
 /// A point in time that deadlines and timeouts compare, cheap to take: the time-stamp
 /// counter on one process-wide [`Clock`] in production (no system call), tokio's clock with
 /// `test-util` (so paused-time tests drive deadlines). Converted to an [`Instant`] only to
@@ -127,14 +177,20 @@ impl Stamp {
     /// Now.
     #[inline]
     pub(crate) fn now() -> Self {
+        Self::at(Now::read())
+    }
+
+    /// The moment of a reading.
+    #[inline]
+    pub(crate) fn at(now: Now) -> Self {
         #[cfg(not(feature = "test-util"))]
         {
             Self {
-                nanos: process_clock().nanos(),
+                nanos: process_clock().nanos_at(now),
             }
         }
         #[cfg(feature = "test-util")]
-        Self { at: Instant::now() }
+        Self { at: now.at }
     }
 
     /// `self + d`, `None` past the clock's range.

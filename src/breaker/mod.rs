@@ -197,9 +197,14 @@ impl Breaker {
         result.map_err(CallError::Inner)
     }
 
-    /// Admission for a caller that records the outcome itself (the policy pipeline).
-    pub(crate) fn admit<E>(&self) -> Result<state::Admission<'_>, CallError<E>> {
-        self.shared.admit()
+    /// Admission for a caller that records the outcome itself and has read the time (the
+    /// policy pipeline).
+    #[inline]
+    pub(crate) fn admit_at<E>(
+        &self,
+        now: crate::clock::Now,
+    ) -> Result<state::Admission<'_>, CallError<E>> {
+        self.shared.admit_at(now)
     }
 
     /// How the config's classifier counts an error.

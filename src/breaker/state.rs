@@ -13,7 +13,7 @@ use super::config::{BreakerConfig, ErrorClass, SlidingWindow};
 use super::inflight::{InFlight, Ticket};
 use super::window::{CountWindow, Outcome, TimeWindow, Totals, Window};
 use super::{BreakerCommand, BreakerState};
-use crate::clock::{duration_nanos, Clock};
+use crate::clock::{duration_nanos, Clock, Now};
 use crate::error::CallError;
 use crate::supervisor::child::ActorSlot;
 use crate::telemetry::{metrics as m, Event, Kind, RejectReason, Telemetry, TransitionReason};
@@ -171,12 +171,18 @@ impl BreakerShared {
     /// Closed and metrics-only admit inline; every other state takes the cold path.
     #[inline(always)]
     pub(crate) fn admit<E>(&self) -> Result<Admission<'_>, CallError<E>> {
+        self.admit_at(self.clock.now())
+    }
+
+    /// [`admit`](Self::admit) with the time already read (a call starting `now`).
+    #[inline(always)]
+    pub(crate) fn admit_at<E>(&self, now: Now) -> Result<Admission<'_>, CallError<E>> {
         let word = self.word.load(Ordering::Acquire);
         let (state, generation) = unpack(word);
         if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
-            return Ok(self.start_call(generation, false));
+            return Ok(self.start_call(generation, false, now));
         }
-        self.admit_slow(word)
+        self.admit_slow(word, now)
             .map_err(|retry_after| CallError::CircuitOpen {
                 name: Arc::clone(&self.name),
                 retry_after,
@@ -187,7 +193,7 @@ impl BreakerShared {
     /// (already counted and reported).
     #[cold]
     #[inline(never)]
-    fn admit_slow(&self, mut word: u64) -> Result<Admission<'_>, Option<Duration>> {
+    fn admit_slow(&self, mut word: u64, now: Now) -> Result<Admission<'_>, Option<Duration>> {
         loop {
             let (state, generation) = unpack(word);
             let probe = match state {
@@ -203,10 +209,10 @@ impl BreakerShared {
                 }
                 BreakerState::ForcedOpen => return Err(self.reject(None)),
                 BreakerState::Open => {
-                    let now = self.clock.nanos();
+                    let nanos = self.clock.nanos_at(now);
                     let until = self.open_until.load(Ordering::Acquire);
-                    if now < until {
-                        return Err(self.reject(Some(Duration::from_nanos(until - now))));
+                    if nanos < until {
+                        return Err(self.reject(Some(Duration::from_nanos(until - nanos))));
                     }
                     // The open wait is over and the actor has not moved yet (it may be
                     // down, or automatic half-open is off): move now.
@@ -225,14 +231,14 @@ impl BreakerShared {
                     true
                 }
             };
-            return Ok(self.start_call(generation, probe));
+            return Ok(self.start_call(generation, probe, now));
         }
     }
 
     /// Counts an admitted call in flight and notes its start.
     #[inline(always)]
-    fn start_call(&self, generation: u64, probe: bool) -> Admission<'_> {
-        let now = self.clock.ticks();
+    fn start_call(&self, generation: u64, probe: bool, now: Now) -> Admission<'_> {
+        let now = self.clock.ticks_at(now);
         let (ticket, fresh) = self
             .inflight
             .start(now, self.hot.slow_ticks.load(Ordering::Relaxed));

@@ -9,7 +9,7 @@ use super::decision::{Allowed, Denied};
 use super::report::Reporter;
 use super::store::{LocalStore, Store};
 use super::LimiterCommand;
-use crate::clock::Clock;
+use crate::clock::{Clock, Now};
 use crate::error::ConfigError;
 use crate::supervisor::child::ActorSlot;
 use crate::telemetry::Telemetry;
@@ -79,12 +79,19 @@ impl LimiterShared {
     /// A check that never waits.
     #[inline]
     pub(crate) fn check_n(&self, n: u32) -> Result<Allowed, Denied> {
+        self.check_n_at(n, self.clock.now())
+    }
+
+    /// [`check_n`](Self::check_n) with the time already read.
+    #[inline]
+    pub(crate) fn check_n_at(&self, n: u32, now: Now) -> Result<Allowed, Denied> {
         let algorithm = self.algorithm();
+        let now = self.clock.nanos_at(now);
         let decision = match &self.store {
-            Store::Local(local) => local.check_n(&algorithm, self.clock.nanos(), n),
+            Store::Local(local) => local.check_n(&algorithm, now, n),
             #[cfg(feature = "redis")]
             Store::Redis(remote) => {
-                let (decision, refill) = remote.check_now(&algorithm, self.clock.nanos(), n);
+                let (decision, refill) = remote.check_now(&algorithm, now, n);
                 if refill && !self.start_refill() {
                     remote.release_refill();
                 }

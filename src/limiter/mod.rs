@@ -113,7 +113,7 @@ impl Limiter {
     /// Spends one unit or says why not, as a call error (the policy pipeline): without an
     /// await on local state, through [`acquire`](Self::acquire) on a remote backend.
     pub(crate) async fn admit<E>(&self) -> Result<(), CallError<E>> {
-        match self.admit_now() {
+        match self.admit_now(self.shared.clock.now()) {
             Some(answer) => answer,
             None => self
                 .acquire(1)
@@ -123,15 +123,16 @@ impl Limiter {
         }
     }
 
-    /// [`admit`](Self::admit) when it needs no await (local state); `None` when the state
-    /// is remote.
+    /// [`admit`](Self::admit) at `now` when it needs no await (local state); `None` when the
+    /// state is remote.
     #[inline]
-    pub(crate) fn admit_now<E>(&self) -> Option<Result<(), CallError<E>>> {
+    pub(crate) fn admit_now<E>(&self, now: crate::clock::Now) -> Option<Result<(), CallError<E>>> {
         if self.shared.is_remote() {
             return None;
         }
         Some(
-            self.check()
+            self.shared
+                .check_n_at(1, now)
                 .map(drop)
                 .map_err(|d| rate_limited(&self.shared.report.name, d)),
         )

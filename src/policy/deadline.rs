@@ -80,7 +80,11 @@ pub async fn within<F: Future>(budget: Duration, fut: F) -> Result<F::Output, De
 impl Scope {
     /// The scope for a new budget: the earlier of now + budget and the enclosing deadline.
     pub(crate) fn narrowed(budget: Duration) -> Scope {
-        let now = Stamp::now();
+        Self::narrowed_at(budget, Stamp::now())
+    }
+
+    /// [`narrowed`](Self::narrowed) with the time already read.
+    pub(crate) fn narrowed_at(budget: Duration, now: Stamp) -> Scope {
         // A budget too large to add to now is as good as none.
         let mine = now
             .checked_add(budget)

@@ -9,7 +9,7 @@ use super::retry::Retry;
 use super::timeout::CutOff;
 use crate::breaker::{Breaker, ErrorClass};
 use crate::bulkhead::Bulkhead;
-use crate::clock::Stamp;
+use crate::clock::{Now, Stamp};
 use crate::error::CallError;
 use crate::limiter::Limiter;
 
@@ -103,29 +103,35 @@ impl Policy {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + 'static,
     {
+        // One reading of the clock serves the deadline and every layer of the first attempt.
+        let now = Now::read();
         match self.deadline {
-            None => self.attempts(&mut f).await,
+            None => self.attempts(&mut f, now).await,
             // The scope sets the task-local deadline around each poll of the attempts, in
             // place (no layer moves the attempts' future into its own).
-            Some(budget) => Scoped::new(Scope::narrowed(budget), self.attempts(&mut f))
-                .await
-                .unwrap_or_else(|e| Err(CallError::DeadlineExceeded { budget: e.budget })),
+            Some(budget) => Scoped::new(
+                Scope::narrowed_at(budget, Stamp::at(now)),
+                self.attempts(&mut f, now),
+            )
+            .await
+            .unwrap_or_else(|e| Err(CallError::DeadlineExceeded { budget: e.budget })),
         }
     }
 
     /// Retry around attempts.
-    async fn attempts<F, Fut, T, E>(&self, f: &mut F) -> Result<T, CallError<E>>
+    async fn attempts<F, Fut, T, E>(&self, f: &mut F, first: Now) -> Result<T, CallError<E>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + 'static,
     {
         let Some(retry) = &self.retry else {
-            return self.attempt(f).await;
+            return self.attempt(f, first).await;
         };
         let mut attempts = retry.start();
+        let mut now = first;
         loop {
-            match self.attempt(f).await {
+            match self.attempt(f, now).await {
                 Ok(v) => return Ok(v),
                 Err(e) => match attempts.next_delay(&e) {
                     // Boxed: a tokio `Sleep` is large and retries are the slow path.
@@ -133,6 +139,7 @@ impl Policy {
                     None => return Err(e),
                 },
             }
+            now = Now::read();
         }
     }
 
@@ -155,18 +162,18 @@ impl Policy {
         self.execute(f).await.or_else(fallback)
     }
 
-    /// One attempt: breaker, limiter, bulkhead, timeout, call.
-    async fn attempt<F, Fut, T, E>(&self, f: &mut F) -> Result<T, CallError<E>>
+    /// One attempt starting `now`: breaker, limiter, bulkhead, timeout, call.
+    async fn attempt<F, Fut, T, E>(&self, f: &mut F, now: Now) -> Result<T, CallError<E>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: 'static,
     {
         let Some(breaker) = &self.breaker else {
-            return self.admitted(f).await;
+            return self.admitted(f, now).await;
         };
-        let admission = breaker.admit()?;
-        let result = self.admitted(f).await;
+        let admission = breaker.admit_at(now)?;
+        let result = self.admitted(f, now).await;
         let class = match &result {
             Ok(_) => None,
             Err(CallError::Inner(e)) => Some(breaker.classify(e)),
@@ -178,7 +185,7 @@ impl Policy {
     }
 
     /// Limiter, bulkhead, timeout, call.
-    async fn admitted<F, Fut, T, E>(&self, f: &mut F) -> Result<T, CallError<E>>
+    async fn admitted<F, Fut, T, E>(&self, f: &mut F, now: Now) -> Result<T, CallError<E>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -186,7 +193,7 @@ impl Policy {
         // Waits (a remote limiter's round trip, a bulkhead queue) are boxed: they are the
         // slow path, and inline their futures would grow every call's future.
         if let Some(limiter) = &self.limiter {
-            match limiter.admit_now() {
+            match limiter.admit_now(now) {
                 Some(answer) => answer?,
                 None => Box::pin(limiter.admit()).await?,
             }
@@ -201,7 +208,7 @@ impl Policy {
         let call = f();
         match self.timeout {
             None => call.await.map_err(CallError::Inner),
-            Some(after) => match Stamp::now().checked_add(after) {
+            Some(after) => match Stamp::at(now).checked_add(after) {
                 Some(at) => CutOff::new(at, call)
                     .await
                     .map_or(Err(CallError::Timeout { after }), |r| {

@@ -57,6 +57,7 @@ impl<F> CutOff<F> {
 impl<F: Future> Future for CutOff<F> {
     type Output = Option<F::Output>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Poll::Ready(v) = this.fut.poll(cx) {
