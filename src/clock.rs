@@ -168,6 +168,7 @@ pub(crate) struct Stamp {
 }
 
 #[cfg(not(feature = "test-util"))]
+#[inline]
 fn process_clock() -> &'static Clock {
     static CLOCK: std::sync::OnceLock<Clock> = std::sync::OnceLock::new();
     CLOCK.get_or_init(Clock::new)

@@ -49,7 +49,12 @@ impl BulkheadShared {
             debt: AtomicU32::new(0),
             telemetry,
             slot: ActorSlot::default(),
-            in_flight_gauge: metrics::gauge!(m::BULKHEAD_IN_FLIGHT, &label),
+            // Moved by one as permits are taken and given back (no recount on the hot path).
+            in_flight_gauge: {
+                let g = metrics::gauge!(m::BULKHEAD_IN_FLIGHT, &label);
+                g.set(0.0);
+                g
+            },
             waiting_gauge: metrics::gauge!(m::BULKHEAD_WAITING, &label),
             rejected,
             name,

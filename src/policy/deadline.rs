@@ -15,7 +15,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::timeout::CutOff;
 use crate::clock::{Instant, Stamp};
 
 tokio::task_local! {
@@ -74,7 +73,16 @@ pub struct HeaderError {
 /// # }
 /// ```
 pub async fn within<F: Future>(budget: Duration, fut: F) -> Result<F::Output, DeadlineExceeded> {
-    Scoped::new(Scope::narrowed(budget), fut).await
+    run_in(Scope::narrowed(budget), fut).await
+}
+
+/// Runs `fut` inside `scope`, dropping it when the scope's deadline passes.
+async fn run_in<F: Future>(scope: Scope, fut: F) -> Result<F::Output, DeadlineExceeded> {
+    Guarded::new(Some(scope), None, fut)
+        .await
+        .map_err(|_| DeadlineExceeded {
+            budget: scope.budget,
+        })
 }
 
 impl Scope {
@@ -100,39 +108,91 @@ impl Scope {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// Runs a future inside a deadline scope (the task-local is set around each poll, so the
-    /// future is never moved into another layer) and drops it when the deadline passes.
-    #[derive(Debug)]
-    #[must_use = "futures do nothing unless polled"]
-    pub(crate) struct Scoped<F> {
-        scope: Scope,
-        #[pin]
-        inner: CutOff<F>,
+/// Runs `f` with the task-local deadline set to `scope` (as is) when there is one.
+pub(crate) fn in_scope<R>(scope: Option<Scope>, f: impl FnOnce() -> R) -> R {
+    match scope {
+        Some(scope) => SCOPE.sync_scope(scope, f),
+        None => f(),
     }
 }
 
-impl<F> Scoped<F> {
-    pub(crate) fn new(scope: Scope, fut: F) -> Self {
-        Self {
-            inner: CutOff::new(scope.deadline, fut),
-            scope,
+/// Why a [`Guarded`] future was cut off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// The deadline scope's deadline passed; its budget.
+    Deadline(Duration),
+    /// The per-attempt timeout passed; its length.
+    Timeout(Duration),
+}
+
+impl Cut {
+    /// The policy's error for it.
+    pub(crate) fn into_error<E>(self) -> crate::error::CallError<E> {
+        match self {
+            Cut::Deadline(budget) => crate::error::CallError::DeadlineExceeded { budget },
+            Cut::Timeout(after) => crate::error::CallError::Timeout { after },
         }
     }
 }
 
-impl<F: Future> Future for Scoped<F> {
-    type Output = Result<F::Output, DeadlineExceeded>;
+pin_project_lite::pin_project! {
+    /// The one time limit of palisade: runs `fut` inside a deadline scope (if any; the
+    /// task-local is set around each poll, so `fut` is never moved into another future), cut
+    /// off at the deadline or at a timeout, whichever comes first (the timeout on a tie).
+    /// Like `tokio::time::timeout` it polls before it checks the time, but it arms a timer
+    /// only after a first poll that did not finish: a call that completes at once never
+    /// touches tokio's timer wheel nor reads tokio's clock. `within`, `timeout` and every
+    /// await of the policy go through it.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub(crate) struct Guarded<F> {
+        #[pin]
+        fut: F,
+        scope: Option<Scope>,
+        timeout: Option<(Stamp, Duration)>,
+        sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let scope = *this.scope;
-        let inner = this.inner;
-        SCOPE.sync_scope(scope, || inner.poll(cx)).map(|out| {
-            out.ok_or(DeadlineExceeded {
-                budget: scope.budget,
-            })
-        })
+impl<F> Guarded<F> {
+    pub(crate) fn new(scope: Option<Scope>, timeout: Option<(Stamp, Duration)>, fut: F) -> Self {
+        Self {
+            fut,
+            scope,
+            timeout,
+            sleep: None,
+        }
+    }
+
+    /// The earliest limit and what it is.
+    fn limit(&self) -> Option<(Stamp, Cut)> {
+        let deadline = self.scope.map(|s| (s.deadline, Cut::Deadline(s.budget)));
+        let timeout = self.timeout.map(|(at, after)| (at, Cut::Timeout(after)));
+        match (deadline, timeout) {
+            (Some(d), Some(t)) => Some(if t.0 <= d.0 { t } else { d }),
+            (d, t) => d.or(t),
+        }
+    }
+}
+
+impl<F: Future> Future for Guarded<F> {
+    type Output = Result<F::Output, Cut>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let scope = self.scope;
+        let fut = self.as_mut().project().fut;
+        if let Poll::Ready(v) = in_scope(scope, || fut.poll(cx)) {
+            return Poll::Ready(Ok(v));
+        }
+        let Some((at, cut)) = self.limit() else {
+            return Poll::Pending;
+        };
+        let sleep = self
+            .project()
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at.to_instant())));
+        sleep.as_mut().poll(cx).map(|()| Err(cut))
     }
 }
 
@@ -165,7 +225,7 @@ pub fn propagate<F: Future>(fut: F) -> impl Future<Output = Result<F::Output, De
     let scope = SCOPE.try_with(|s| *s).ok();
     async move {
         match scope {
-            Some(scope) => Scoped::new(scope, fut).await,
+            Some(scope) => run_in(scope, fut).await,
             None => Ok(fut.await),
         }
     }
@@ -269,6 +329,53 @@ pub fn parse_grpc_timeout(value: &str) -> Result<Duration, HeaderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "test-util")]
+    mod guarded {
+        use super::super::*;
+        use std::future::pending;
+
+        const SEC: Duration = Duration::from_secs(1);
+
+        fn at(after: Duration) -> Option<(Stamp, Duration)> {
+            Some((Stamp::now().checked_add(after).expect("in range"), after))
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_ready_future_passes_and_sees_the_scope() {
+            let scope = Some(Scope::narrowed(5 * SEC));
+            let left = Guarded::new(scope, at(SEC), async { remaining() }).await;
+            assert_eq!(left, Ok(Some(5 * SEC)));
+            assert_eq!(
+                Guarded::new(None, None, async { remaining() }).await,
+                Ok(None)
+            );
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn the_earlier_limit_cuts_and_the_timeout_wins_a_tie() {
+            let start = Instant::now();
+            let cut = Guarded::new(Some(Scope::narrowed(2 * SEC)), at(SEC), pending::<()>()).await;
+            assert_eq!(cut, Err(Cut::Timeout(SEC)));
+            assert_eq!(start.elapsed(), SEC);
+
+            let start = Instant::now();
+            let cut = Guarded::new(Some(Scope::narrowed(SEC)), at(3 * SEC), pending::<()>()).await;
+            assert_eq!(cut, Err(Cut::Deadline(SEC)));
+            assert_eq!(start.elapsed(), SEC);
+
+            let cut = Guarded::new(Some(Scope::narrowed(SEC)), at(SEC), pending::<()>()).await;
+            assert_eq!(cut, Err(Cut::Timeout(SEC)));
+
+            let start = Instant::now();
+            let done = Guarded::new(None, None, tokio::time::sleep(7 * SEC)).await;
+            assert_eq!(
+                (done, start.elapsed()),
+                (Ok(()), 7 * SEC),
+                "no limit, no cut"
+            );
+        }
+    }
 
     #[test]
     fn header_parse_accepts_digits_only() {

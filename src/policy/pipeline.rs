@@ -4,9 +4,8 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use super::deadline::{Scope, Scoped};
+use super::deadline::{in_scope, Cut, Guarded, Scope};
 use super::retry::Retry;
-use super::timeout::CutOff;
 use crate::breaker::{Breaker, ErrorClass};
 use crate::bulkhead::Bulkhead;
 use crate::clock::{Now, Stamp};
@@ -103,43 +102,100 @@ impl Policy {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug + 'static,
     {
-        // One reading of the clock serves the deadline and every layer of the first attempt.
-        let now = Now::read();
-        match self.deadline {
-            None => self.attempts(&mut f, now).await,
-            // The scope sets the task-local deadline around each poll of the attempts, in
-            // place (no layer moves the attempts' future into its own).
-            Some(budget) => Scoped::new(
-                Scope::narrowed_at(budget, Stamp::at(now)),
-                self.attempts(&mut f, now),
-            )
-            .await
-            .unwrap_or_else(|e| Err(CallError::DeadlineExceeded { budget: e.budget })),
-        }
-    }
-
-    /// Retry around attempts.
-    async fn attempts<F, Fut, T, E>(&self, f: &mut F, first: Now) -> Result<T, CallError<E>>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: fmt::Debug + 'static,
-    {
-        let Some(retry) = &self.retry else {
-            return self.attempt(f, first).await;
+        // One flat state machine: every layer is inline here, and each await (the call, a
+        // queue, a round trip, a backoff) goes through `Guarded`, which sets the deadline's
+        // task-local around its polls and cuts it off at the deadline or the timeout. No
+        // layer's future is moved into another's. Waits (a remote limiter's round trip, a
+        // bulkhead queue, a backoff) are boxed: they are the slow path, and inline their
+        // futures would grow every call's future.
+        //
+        // One reading of the clock serves the deadline and every layer of an attempt; none is
+        // taken when no layer needs the time.
+        let needs_time = self.deadline.is_some()
+            || self.breaker.is_some()
+            || self.limiter.is_some()
+            || self.timeout.is_some();
+        let mut now = needs_time.then(Now::read);
+        let scope = match (self.deadline, now) {
+            (Some(budget), Some(now)) => Some(Scope::narrowed_at(budget, Stamp::at(now))),
+            _ => None,
         };
-        let mut attempts = retry.start();
-        let mut now = first;
+        let mut attempts = self.retry.as_ref().map(Retry::start);
         loop {
-            match self.attempt(f, now).await {
+            // One attempt: breaker, limiter, bulkhead, timeout, call. A rejection ends it
+            // with its error; the deadline ends the whole call (whatever the attempt holds
+            // is dropped with it: the breaker counts it cancelled).
+            let result = 'attempt: {
+                let admission = match (&self.breaker, now) {
+                    (Some(breaker), Some(now)) => match breaker.admit_at(now) {
+                        Ok(admission) => Some((breaker, admission)),
+                        Err(rejected) => break 'attempt Err(rejected),
+                    },
+                    _ => None,
+                };
+                if let Some(limiter) = &self.limiter {
+                    let answer = match now.and_then(|now| limiter.admit_now(now)) {
+                        Some(answer) => answer,
+                        None => match Guarded::new(scope, None, Box::pin(limiter.admit())).await {
+                            Ok(answer) => answer,
+                            Err(cut) => return Err(cut.into_error()),
+                        },
+                    };
+                    if let Err(rejected) = answer {
+                        break 'attempt Err(rejected);
+                    }
+                }
+                let _permit = match &self.bulkhead {
+                    Some(b) => match b.acquire_now() {
+                        Some(permit) => Some(permit),
+                        None => match Guarded::new(scope, None, Box::pin(b.acquire())).await {
+                            Ok(Ok(permit)) => Some(permit),
+                            Ok(Err(rejected)) => break 'attempt Err(rejected.into()),
+                            Err(cut) => return Err(cut.into_error()),
+                        },
+                    },
+                    None => None,
+                };
+                let timeout = match (self.timeout, now) {
+                    (Some(after), Some(now)) => {
+                        Stamp::at(now).checked_add(after).map(|at| (at, after))
+                    }
+                    _ => None,
+                };
+                let result = match Guarded::new(scope, timeout, f()).await {
+                    Ok(result) => result.map_err(CallError::Inner),
+                    Err(Cut::Timeout(after)) => Err(CallError::Timeout { after }),
+                    Err(cut @ Cut::Deadline(_)) => return Err(cut.into_error()),
+                };
+                if let Some((breaker, admission)) = admission {
+                    let class = match &result {
+                        Ok(_) => None,
+                        Err(CallError::Inner(e)) => Some(breaker.classify(e)),
+                        Err(CallError::Timeout { .. }) => Some(ErrorClass::Failure),
+                        Err(_) => Some(ErrorClass::Ignored),
+                    };
+                    admission.complete(class);
+                }
+                result
+            };
+            let error = match result {
                 Ok(v) => return Ok(v),
-                Err(e) => match attempts.next_delay(&e) {
-                    // Boxed: a tokio `Sleep` is large and retries are the slow path.
-                    Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
-                    None => return Err(e),
-                },
+                Err(e) => e,
+            };
+            let Some(attempts) = attempts.as_mut() else {
+                return Err(error);
+            };
+            // Inside the scope: the retry never sleeps past the deadline.
+            let Some(delay) = in_scope(scope, || attempts.next_delay(&error)) else {
+                return Err(error);
+            };
+            let sleep = Box::pin(tokio::time::sleep(delay));
+            if let Err(cut) = Guarded::new(scope, None, sleep).await {
+                return Err(cut.into_error());
             }
-            now = Now::read();
+            if needs_time {
+                now = Some(Now::read());
+            }
         }
     }
 
@@ -160,62 +216,5 @@ impl Policy {
         G: FnOnce(CallError<E>) -> Result<T, CallError<E>>,
     {
         self.execute(f).await.or_else(fallback)
-    }
-
-    /// One attempt starting `now`: breaker, limiter, bulkhead, timeout, call.
-    async fn attempt<F, Fut, T, E>(&self, f: &mut F, now: Now) -> Result<T, CallError<E>>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: 'static,
-    {
-        let Some(breaker) = &self.breaker else {
-            return self.admitted(f, now).await;
-        };
-        let admission = breaker.admit_at(now)?;
-        let result = self.admitted(f, now).await;
-        let class = match &result {
-            Ok(_) => None,
-            Err(CallError::Inner(e)) => Some(breaker.classify(e)),
-            Err(CallError::Timeout { .. }) => Some(ErrorClass::Failure),
-            Err(_) => Some(ErrorClass::Ignored),
-        };
-        admission.complete(class);
-        result
-    }
-
-    /// Limiter, bulkhead, timeout, call.
-    async fn admitted<F, Fut, T, E>(&self, f: &mut F, now: Now) -> Result<T, CallError<E>>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        // Waits (a remote limiter's round trip, a bulkhead queue) are boxed: they are the
-        // slow path, and inline their futures would grow every call's future.
-        if let Some(limiter) = &self.limiter {
-            match limiter.admit_now(now) {
-                Some(answer) => answer?,
-                None => Box::pin(limiter.admit()).await?,
-            }
-        }
-        let _permit = match &self.bulkhead {
-            Some(b) => Some(match b.acquire_now() {
-                Some(permit) => permit,
-                None => Box::pin(b.acquire()).await?,
-            }),
-            None => None,
-        };
-        let call = f();
-        match self.timeout {
-            None => call.await.map_err(CallError::Inner),
-            Some(after) => match Stamp::at(now).checked_add(after) {
-                Some(at) => CutOff::new(at, call)
-                    .await
-                    .map_or(Err(CallError::Timeout { after }), |r| {
-                        r.map_err(CallError::Inner)
-                    }),
-                None => call.await.map_err(CallError::Inner),
-            },
-        }
     }
 }
