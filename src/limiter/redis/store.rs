@@ -206,16 +206,24 @@ impl RedisStore {
                 Err(retry) => self.fail(algorithm, clock.nanos(), n, duration_nanos(retry)),
             };
         };
-        // listening before spending: a refill that lands in between is not missed
-        let landed = lease.next_refill();
-        tokio::pin!(landed);
-        landed.as_mut().enable();
         let (spent, refill) = self.spend(lease, algorithm, clock.nanos(), n);
         if refill && !start_refill() {
             self.refill(algorithm, clock).await;
         }
         if let Some(d) = spent {
             return d;
+        }
+        // The lease is dry: wait for the refill. Listen first, then look again, so a refill
+        // that landed since the spend above is not missed. (Listening costs a lock on the
+        // notifier's waiter list: only checks that have to wait pay it.)
+        let landed = lease.next_refill();
+        tokio::pin!(landed);
+        landed.as_mut().enable();
+        let now = clock.nanos();
+        if let Some(left) = lease.spend(n, now) {
+            return self
+                .answer(lease, algorithm, now, n, Some(left))
+                .unwrap_or(REFILL_PENDING);
         }
         let _ = tokio::time::timeout(self.target.remote.timeout() * 2, landed).await;
         let now = clock.nanos();
