@@ -83,15 +83,28 @@ impl LimiterShared {
     }
 
     /// [`check_n`](Self::check_n) with the time already read.
+    ///
+    /// The GCRA family on local state (the common case) is decided here, inline; windows and
+    /// remote state go out of line, so callers that only ask `is_ok()` keep a short path.
     #[inline]
     pub(crate) fn check_n_at(&self, n: u32, now: Now) -> Result<Allowed, Denied> {
         let algorithm = self.algorithm();
+        if let (Algorithm::Gcra(g), Store::Local(local)) = (&algorithm, &self.store) {
+            let decision = local.check_gcra(g, self.clock.nanos_at(now), n);
+            return self.report.account(decision);
+        }
+        self.check_other(&algorithm, n, now)
+    }
+
+    /// [`check_n_at`](Self::check_n_at) for windows and remote state.
+    #[inline(never)]
+    fn check_other(&self, algorithm: &Algorithm, n: u32, now: Now) -> Result<Allowed, Denied> {
         let now = self.clock.nanos_at(now);
         let decision = match &self.store {
-            Store::Local(local) => local.check_n(&algorithm, now, n),
+            Store::Local(local) => local.check_n(algorithm, now, n),
             #[cfg(feature = "redis")]
             Store::Redis(remote) => {
-                let (decision, refill) = remote.check_now(&algorithm, now, n);
+                let (decision, refill) = remote.check_now(algorithm, now, n);
                 if refill && !self.start_refill() {
                     remote.release_refill();
                 }

@@ -18,6 +18,10 @@ pub(crate) struct Gcra {
 
 impl Gcra {
     /// Checks a cost of `n` at `now` against state `tat`. Returns the new state when admitted.
+    ///
+    /// The usual answers need no division: from a full quota (`tat <= now`) what remains is
+    /// `burst - n` exactly, and a denied single unit leaves nothing. A state beyond the
+    /// current limit (the burst was cut by a reconfiguration) is denied with nothing left.
     #[inline]
     pub(crate) fn check(&self, tat: u64, now: u64, n: u32) -> (Option<u64>, Decision) {
         if n > self.burst {
@@ -30,11 +34,28 @@ impl Gcra {
             );
         }
         let t = self.interval;
-        let tat = tat.max(now);
         let limit = now.saturating_add(t.saturating_mul(u64::from(self.burst)));
-        let new = tat.saturating_add(t.saturating_mul(u64::from(n)));
+        let cost = t.saturating_mul(u64::from(n));
+        if tat <= now && limit != u64::MAX {
+            // a full quota: n <= burst, so now + n·t <= limit without saturating, and
+            // (limit - new) / t = burst - n
+            return (
+                Some(now + cost),
+                Decision::Allowed {
+                    remaining: self.burst - n,
+                    reset_after: cost,
+                },
+            );
+        }
+        let tat = tat.max(now);
+        let new = tat.saturating_add(cost);
         if new > limit {
-            let remaining = units((limit - tat) / t);
+            let remaining = if n == 1 {
+                // tat + t > limit: less than one unit is left
+                0
+            } else {
+                units(limit.saturating_sub(tat) / t)
+            };
             return (
                 None,
                 Decision::Denied {
@@ -150,5 +171,71 @@ mod tests {
                 capacity: 10
             }
         );
+    }
+
+    /// The textbook GCRA, every field by division, in u128 (no saturation to reason about).
+    fn reference(g: &Gcra, tat: u64, now: u64, n: u32) -> (Option<u64>, Decision) {
+        if n > g.burst {
+            return (
+                None,
+                Decision::ExceedsCapacity {
+                    cost: n,
+                    capacity: g.burst,
+                },
+            );
+        }
+        let (t, now128) = (u128::from(g.interval), u128::from(now));
+        let tat = u128::from(tat).max(now128);
+        let limit = now128 + t * u128::from(g.burst);
+        let new = tat + t * u128::from(n);
+        let u = |v: u128| u64::try_from(v).expect("fits in the grid");
+        if new > limit {
+            let remaining = u32::try_from(limit.saturating_sub(tat) / t).expect("fits");
+            return (
+                None,
+                Decision::Denied {
+                    retry_after: u(new - limit),
+                    remaining,
+                    reset_after: u(tat - now128),
+                },
+            );
+        }
+        (
+            Some(u(new)),
+            Decision::Allowed {
+                remaining: u32::try_from((limit - new) / t).expect("fits"),
+                reset_after: u(new - now128),
+            },
+        )
+    }
+
+    #[test]
+    fn agrees_with_the_textbook_algorithm_on_a_grid() {
+        let mut cases = 0;
+        for interval in [1, 3, 7, 100, 1_000_003] {
+            for burst in [1, 2, 5, 10] {
+                let g = Gcra { interval, burst };
+                let span = interval * u64::from(burst);
+                let now = 10 * span + 17;
+                // states from long idle to far beyond the limit (a burst cut by a
+                // reconfiguration), at and around every unit boundary
+                let mut tats = vec![0, now - 1, now, now + 1];
+                for k in 0..=2 * u64::from(burst) {
+                    let at = now + k * interval;
+                    tats.extend([at - 1, at, at + 1]);
+                }
+                for tat in tats {
+                    for n in 0..=burst + 1 {
+                        assert_eq!(
+                            g.check(tat, now, n),
+                            reference(&g, tat, now, n),
+                            "interval {interval} burst {burst} tat {tat} now {now} n {n}"
+                        );
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert!(cases > 1_000);
     }
 }

@@ -12,6 +12,7 @@ use crossbeam::utils::CachePadded;
 
 use super::algorithm::{Algorithm, Cell};
 use super::decision::Decision;
+use super::gcra::Gcra;
 
 /// Where a direct limiter's state lives.
 #[derive(Debug)]
@@ -38,22 +39,7 @@ impl LocalStore {
     #[inline]
     pub(crate) fn check_n(&self, algorithm: &Algorithm, now: u64, n: u32) -> Decision {
         match algorithm {
-            Algorithm::Gcra(g) => {
-                let mut tat = self.tat.load(Ordering::Acquire);
-                loop {
-                    let (new, decision) = g.check(tat, now, n);
-                    let Some(new) = new else { return decision };
-                    match self.tat.compare_exchange_weak(
-                        tat,
-                        new,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    ) {
-                        Ok(_) => return decision,
-                        Err(seen) => tat = seen,
-                    }
-                }
-            }
+            Algorithm::Gcra(g) => self.check_gcra(g, now, n),
             _ => {
                 let mut cell = self.window.lock().unwrap_or_else(|p| p.into_inner());
                 let (new, decision) = algorithm.check(*cell, now, n);
@@ -61,6 +47,23 @@ impl LocalStore {
                     *cell = new;
                 }
                 decision
+            }
+        }
+    }
+
+    /// [`check_n`](Self::check_n) for the GCRA family: a CAS loop on the TAT.
+    #[inline]
+    pub(crate) fn check_gcra(&self, g: &Gcra, now: u64, n: u32) -> Decision {
+        let mut tat = self.tat.load(Ordering::Acquire);
+        loop {
+            let (new, decision) = g.check(tat, now, n);
+            let Some(new) = new else { return decision };
+            match self
+                .tat
+                .compare_exchange_weak(tat, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return decision,
+                Err(seen) => tat = seen,
             }
         }
     }
