@@ -1,5 +1,6 @@
-//! Rate limiter checks against governor in the same run: direct GCRA check, keyed check
-//! over 10^4 keys, 2 threads on one limiter; and memory per key at 10^6 keys (RSS growth).
+//! Rate limiter checks against governor in the same run: direct GCRA check (admitted,
+//! reading `remaining`, denied), keyed check over 10^4 keys, 2 threads on one limiter, the
+//! same with a Prometheus recorder installed; and memory per key at 10^6 keys (RSS growth).
 //!
 //! `cargo bench --bench limiter`
 
@@ -58,8 +59,8 @@ fn limiters(c: &mut Criterion) {
     let gov_direct = governor::RateLimiter::direct(governor_quota());
     let gov_keyed = governor::RateLimiter::<u64, _, _>::keyed(governor_quota());
 
-    // With 10^8/s and checks every ~15 ns the quota runs out within milliseconds: this is
-    // mostly the denied path. The allowed path needs a rate above the check rate.
+    // With 10^8/s the quota outlasts the loop (a check every ~20 ns spends 5·10^7/s): this
+    // is the admitted path with a big burst.
     let mut g = c.benchmark_group("limiter_direct");
     g.bench_function("palisade", |b| b.iter(|| black_box(direct.check().is_ok())));
     g.bench_function("governor", |b| {
@@ -81,6 +82,42 @@ fn limiters(c: &mut Criterion) {
     g.bench_function("palisade", |b| b.iter(|| black_box(fast.check().is_ok())));
     g.bench_function("governor", |b| {
         b.iter(|| black_box(gov_fast.check().is_ok()))
+    });
+    g.finish();
+
+    // The answer a caller reads (`remaining`): governor computes it only with its
+    // state-information middleware.
+    let gov_info = governor::RateLimiter::direct(
+        governor::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000)),
+    )
+    .with_middleware::<governor::middleware::StateInformationMiddleware>();
+    let mut g = c.benchmark_group("limiter_direct_allowed_remaining");
+    g.bench_function("palisade", |b| {
+        b.iter(|| black_box(fast.check().map(|a| a.remaining).unwrap_or(0)))
+    });
+    g.bench_function("governor", |b| {
+        b.iter(|| {
+            black_box(
+                gov_info
+                    .check()
+                    .map(|s| s.remaining_burst_capacity())
+                    .unwrap_or(0),
+            )
+        })
+    });
+    g.finish();
+
+    // The denied path: one unit an hour, spent before measuring.
+    let spent = rt
+        .block_on(prt.limiter("bench-denied", LimiterConfig::gcra(Quota::per_hour(1))))
+        .expect("limiter");
+    let gov_spent = governor::RateLimiter::direct(governor::Quota::per_hour(nz(1)));
+    assert!(spent.check().is_ok() && spent.check().is_err());
+    assert!(gov_spent.check().is_ok() && gov_spent.check().is_err());
+    let mut g = c.benchmark_group("limiter_direct_denied");
+    g.bench_function("palisade", |b| b.iter(|| black_box(spent.check().is_ok())));
+    g.bench_function("governor", |b| {
+        b.iter(|| black_box(gov_spent.check().is_ok()))
     });
     g.finish();
 
@@ -177,24 +214,75 @@ fn limiters(c: &mut Criterion) {
     rt.block_on(prt.shutdown());
 }
 
-/// Wall time for `iters` checks split over 2 threads (plain threads: checks are sync).
+/// Wall time for `iters` checks split over 2 threads (plain threads: checks are sync),
+/// from the moment both are ready (a barrier) to the last one's end.
 fn timed_threads(iters: u64, check: impl Fn() -> bool + Sync) -> Duration {
-    let start = std::time::Instant::now();
-    std::thread::scope(|s| {
+    let ready = std::sync::Barrier::new(3);
+    let start = std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
+                ready.wait();
                 for _ in 0..iters / 2 {
                     check();
                 }
             });
         }
+        ready.wait();
+        std::time::Instant::now()
     });
     start.elapsed()
+}
+
+/// The same checks with a Prometheus recorder installed, as most services run: decision
+/// counts then reach a real counter. Runs last: the recorder stays installed for the rest
+/// of the process, and only primitives spawned after it record.
+fn with_prometheus(c: &mut Criterion) {
+    let rt = current_thread();
+    let _handle = rt
+        .block_on(async { palisade::telemetry::prometheus::install_recorder() })
+        .expect("recorder");
+    let prt = rt.block_on(Runtime::start()).expect("palisade runtime");
+    let direct = rt
+        .block_on(prt.limiter("bench-recorded", LimiterConfig::gcra(quota())))
+        .expect("limiter");
+    let spent = rt
+        .block_on(prt.limiter(
+            "bench-recorded-denied",
+            LimiterConfig::gcra(Quota::per_hour(1)),
+        ))
+        .expect("limiter");
+    assert!(spent.check().is_ok() && spent.check().is_err());
+    let nz = |n| NonZeroU32::new(n).expect("non-zero");
+    let gov_direct = governor::RateLimiter::direct(governor_quota());
+    let gov_spent = governor::RateLimiter::direct(governor::Quota::per_hour(nz(1)));
+    assert!(gov_spent.check().is_ok() && gov_spent.check().is_err());
+
+    let mut g = c.benchmark_group("limiter_with_prometheus");
+    g.bench_function("palisade_admitted", |b| {
+        b.iter(|| black_box(direct.check().is_ok()))
+    });
+    g.bench_function("governor_admitted", |b| {
+        b.iter(|| black_box(gov_direct.check().is_ok()))
+    });
+    g.bench_function("palisade_denied", |b| {
+        b.iter(|| black_box(spent.check().is_ok()))
+    });
+    g.bench_function("governor_denied", |b| {
+        b.iter(|| black_box(gov_spent.check().is_ok()))
+    });
+    g.bench_function("palisade_2_threads", |b| {
+        b.iter_custom(|iters| timed_threads(iters, || black_box(direct.check().is_ok())))
+    });
+    g.bench_function("governor_2_threads", |b| {
+        b.iter_custom(|iters| timed_threads(iters, || black_box(gov_direct.check().is_ok())))
+    });
+    g.finish();
+    rt.block_on(prt.shutdown());
 }
 
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = limiters
+    targets = limiters, with_prometheus
 }
 criterion_main!(benches);

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use palisade::{BreakerConfig, BulkheadConfig, Runtime, SlidingWindow};
+use palisade::{
+    BreakerConfig, BulkheadConfig, KeyedLimiterConfig, LimiterConfig, Quota, Runtime, SlidingWindow,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -135,5 +137,56 @@ async fn palisade_series_are_scraped_over_http() {
         "descriptions are registered"
     );
     assert!(handle.render().contains("palisade_bulkhead_in_flight"));
+
+    // Rate-limit decisions are tallied per thread and flushed by the limiter's actor: every
+    // second while it runs, and when it stops.
+    let api = rt
+        .limiter("scraped-api", LimiterConfig::gcra(Quota::per_hour(3)))
+        .await
+        .expect("spawn");
+    let trial = rt
+        .keyed_limiter::<u32>(
+            "scraped-trial",
+            KeyedLimiterConfig::new(LimiterConfig::gcra(Quota::per_hour(1)).shadow(true)),
+        )
+        .await
+        .expect("spawn");
+    let checks = |n: usize| {
+        for _ in 0..n {
+            let _ = api.check();
+            let _ = trial.check(&7);
+        }
+    };
+    checks(5); // api: 3 allowed, 2 denied; trial: 1 allowed, 4 shadow-denied
+    let series = |decision: &str, name: &str| {
+        format!(r#"palisade_rate_limit_total{{name="{name}",decision="{decision}"}}"#)
+    };
+    let mut flushed = None;
+    for _ in 0..40 {
+        let body = scrape(addr).await;
+        // the series exist (at 0) from the spawn on; wait for the first flush
+        if value(&body, &series("denied", "scraped-api")).is_some_and(|v| v > 0.0) {
+            flushed = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = flushed.expect("the periodic flush never reached the exporter");
+    assert_eq!(value(&body, &series("allowed", "scraped-api")), Some(3.0));
+    assert_eq!(value(&body, &series("denied", "scraped-api")), Some(2.0));
+    assert_eq!(value(&body, &series("allowed", "scraped-trial")), Some(1.0));
+    assert_eq!(
+        value(&body, &series("shadow_denied", "scraped-trial")),
+        Some(4.0)
+    );
+
+    checks(2);
     rt.shutdown().await;
+    // no wait: stopping flushed what the second round counted
+    let body = scrape(addr).await;
+    assert_eq!(value(&body, &series("denied", "scraped-api")), Some(4.0));
+    assert_eq!(
+        value(&body, &series("shadow_denied", "scraped-trial")),
+        Some(6.0)
+    );
 }

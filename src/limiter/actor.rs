@@ -13,7 +13,7 @@ use super::keyed::KeyedShared;
 use super::report::Reporter;
 use crate::error::ConfigError;
 use crate::supervisor::child::{ActorSlot, Primitive};
-use crate::telemetry::{metrics as m, Event, Kind};
+use crate::telemetry::{metrics as m, Event, Kind, FLUSH_EVERY};
 
 /// Messages particular to a limiter actor.
 #[derive(Debug)]
@@ -56,7 +56,12 @@ impl Primitive for LimiterShared {
     }
 
     fn upkeep(&self) -> Option<Duration> {
-        None
+        self.report.flush();
+        Some(FLUSH_EVERY)
+    }
+
+    fn stopped(&self) {
+        self.report.flush();
     }
 
     async fn handle(&self, command: LimiterCommand) {
@@ -82,8 +87,12 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Primitive for KeyedShared<K> 
     }
 
     fn upkeep(&self) -> Option<Duration> {
-        self.sweep();
-        Some(self.idle_sweep())
+        self.report.flush();
+        Some(self.sweep_if_due().min(FLUSH_EVERY))
+    }
+
+    fn stopped(&self) {
+        self.report.flush();
     }
 
     async fn handle(&self, command: LimiterCommand) {

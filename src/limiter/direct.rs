@@ -86,7 +86,7 @@ impl LimiterShared {
     ///
     /// The GCRA family on local state (the common case) is decided here, inline; windows and
     /// remote state go out of line, so callers that only ask `is_ok()` keep a short path.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check_n_at(&self, n: u32, now: Now) -> Result<Allowed, Denied> {
         let algorithm = self.algorithm();
         if let (Algorithm::Gcra(g), Store::Local(local)) = (&algorithm, &self.store) {

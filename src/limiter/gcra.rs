@@ -22,7 +22,7 @@ impl Gcra {
     /// The usual answers need no division: from a full quota (`tat <= now`) what remains is
     /// `burst - n` exactly, and a denied single unit leaves nothing. A state beyond the
     /// current limit (the burst was cut by a reconfiguration) is denied with nothing left.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check(&self, tat: u64, now: u64, n: u32) -> (Option<u64>, Decision) {
         if n > self.burst {
             return (

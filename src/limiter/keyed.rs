@@ -55,6 +55,8 @@ pub(crate) struct KeyedShared<K> {
     hasher: RandomState,
     per_shard: usize,
     len: AtomicUsize,
+    /// When the next idle sweep is due (clock nanoseconds; only the actor touches it).
+    next_sweep: AtomicU64,
     config: RwLock<KeyedLimiterConfig<K>>,
     /// The algorithm for keys without a resolver, as configured.
     base: RwLock<Algorithm>,
@@ -116,6 +118,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
             hasher: RandomState::new(),
             per_shard: (config.max_keys as usize).div_ceil(SHARDS).max(1),
             len: AtomicUsize::new(0),
+            next_sweep: AtomicU64::new(0),
             keys_gauge: metrics::gauge!(m::LIMITER_KEYS, &label),
             evicted_idle: evicted("idle"),
             evicted_capacity: evicted("capacity"),
@@ -289,9 +292,22 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         self.evicted_capacity.increment(shed as u64);
     }
 
-    /// Drops every idle key (the actor's periodic sweep).
-    pub(crate) fn sweep(&self) {
+    /// Sweeps idle keys if a sweep is due (every `idle_sweep`); returns the time to the next.
+    pub(crate) fn sweep_if_due(&self) -> std::time::Duration {
+        let every = self.idle_sweep();
         let now = self.clock.nanos();
+        let due = self.next_sweep.load(Ordering::Relaxed);
+        if now >= due {
+            self.sweep(now);
+            let next = now.saturating_add(u64::try_from(every.as_nanos()).unwrap_or(u64::MAX));
+            self.next_sweep.store(next, Ordering::Relaxed);
+            return every;
+        }
+        std::time::Duration::from_nanos(due - now)
+    }
+
+    /// Drops every idle key.
+    fn sweep(&self, now: u64) {
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
             let before = shard.len();

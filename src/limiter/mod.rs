@@ -106,6 +106,7 @@ impl Limiter {
     /// assert!(denied.retry_after > std::time::Duration::from_secs(1799));
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn check(&self) -> Result<Allowed, Denied> {
         self.shared.check_n(1)
     }
@@ -157,6 +158,7 @@ impl Limiter {
     /// # Errors
     /// [`Denied`]; with [`DenyReason::ExceedsCapacity`] when `n` is more than the limiter can
     /// ever admit at once (waiting would never help).
+    #[inline]
     pub fn check_n(&self, n: u32) -> Result<Allowed, Denied> {
         self.shared.check_n(n)
     }
@@ -278,6 +280,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
     ///
     /// # Errors
     /// [`Denied`] when the key's quota is spent (or its resolved quota is invalid).
+    #[inline]
     pub fn check(&self, key: &K) -> Result<Allowed, Denied> {
         self.shared.check_n(key, 1)
     }
@@ -286,6 +289,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
     ///
     /// # Errors
     /// As for [`Limiter::check_n`].
+    #[inline]
     pub fn check_n(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
         self.shared.check_n(key, n)
     }

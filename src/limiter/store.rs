@@ -52,7 +52,7 @@ impl LocalStore {
     }
 
     /// [`check_n`](Self::check_n) for the GCRA family: a CAS loop on the TAT.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check_gcra(&self, g: &Gcra, now: u64, n: u32) -> Decision {
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {

@@ -34,6 +34,10 @@ pub(crate) trait Primitive: Send + Sync + 'static {
 
     /// Handles one command.
     fn handle(&self, command: Self::Command) -> impl Future<Output = ()> + Send;
+
+    /// The actor stopped (shutdown, or on its way to a restart): last words, such as
+    /// flushing counts that upkeep would have flushed later.
+    fn stopped(&self) {}
 }
 
 /// The messages of a child actor.
@@ -197,6 +201,7 @@ impl<P: Primitive> Actor for ChildActor<P> {
             timer.abort();
         }
         clear_if_current(&state.shared, &myself);
+        state.shared.stopped();
         Ok(())
     }
 

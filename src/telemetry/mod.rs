@@ -12,7 +12,9 @@ mod event;
 pub mod metrics;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+mod tally;
 
 pub use bus::EventStream;
 pub(crate) use bus::Telemetry;
 pub use event::{Event, Kind, RejectReason, TransitionReason};
+pub(crate) use tally::{Tally, FLUSH_EVERY};

@@ -1,0 +1,218 @@
+//! Per-thread counts for the hottest counters, flushed into `metrics` counters by an actor.
+//!
+//! With a recorder installed, a `metrics` counter is one atomic add on a line every thread
+//! shares: behind every rate-limit check that was a locked instruction and, from 2 threads,
+//! a cache line moving between cores (measured in benches/limiter.rs, group
+//! `limiter_with_prometheus`). A [`Tally`] gives each live thread its own cache-padded
+//! stripe instead: the thread adds with a plain load and store (no locked instruction, no
+//! shared line), and the primitive's actor sums the stripes into the counters every
+//! [`FLUSH_EVERY`] and when it stops, so shutdown leaves exact counts.
+//!
+//! Stripes are leased to threads from one process-wide pool of [`STRIPES`] (a thread gives
+//! its stripe back when it exits, so a pool of reused worker threads never runs out);
+//! threads beyond that share one more stripe and add to it atomically. Counts never get
+//! lost, only delayed: a scrape may lag the checks by up to [`FLUSH_EVERY`].
+//!
+//! # Memory ordering
+//! A stripe is written by one thread at a time: its lease holder (or, for the shared
+//! stripe, by atomic read-modify-writes). A lease moves between threads only through the
+//! pool's mutex, which orders the old holder's last store before the new holder's first
+//! load. The flusher's relaxed loads may miss the latest adds of a running thread; those are
+//! counted at the next flush. Anything that happened before the actor's stop (a message
+//! send) is seen by the stop's flush.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crossbeam::utils::CachePadded;
+use metrics::Counter;
+
+/// How often an actor moves its tallies into the `metrics` counters.
+pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// Stripes leased one per thread; more threads share stripe number `STRIPES`.
+pub(crate) const STRIPES: usize = 32;
+
+/// `N` counters, each tallied per thread.
+pub(crate) struct Tally<const N: usize> {
+    /// `STRIPES` leased stripes and the shared one.
+    stripes: Box<[CachePadded<[AtomicU64; N]>; STRIPES + 1]>,
+    counters: [Counter; N],
+    /// What has been handed to `counters` so far.
+    flushed: Mutex<[u64; N]>,
+}
+
+impl<const N: usize> std::fmt::Debug for Tally<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tally")
+            .field("totals", &(0..N).map(|i| self.total(i)).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl<const N: usize> Tally<N> {
+    /// A tally in front of `counters`.
+    pub(crate) fn new(counters: [Counter; N]) -> Self {
+        Self {
+            stripes: Box::new(std::array::from_fn(|_| {
+                CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0)))
+            })),
+            counters,
+            flushed: Mutex::new([0; N]),
+        }
+    }
+
+    /// Adds one to counter `which` (< `N`).
+    #[inline]
+    pub(crate) fn add(&self, which: usize) {
+        // (`min`: a stripe number is never past the shared one; it spares a bounds check)
+        let stripe = this_threads_stripe().min(STRIPES);
+        let cell = &self.stripes[stripe][which];
+        if stripe < STRIPES {
+            // this thread holds the lease: nobody else writes this cell
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+        } else {
+            cell.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counter `which`'s count so far, flushed or not.
+    pub(crate) fn total(&self, which: usize) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s[which].load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+
+    /// Hands what was counted since the last flush to the `metrics` counters.
+    pub(crate) fn flush(&self) {
+        let mut flushed = self.flushed.lock().unwrap_or_else(|p| p.into_inner());
+        for (which, done) in flushed.iter_mut().enumerate() {
+            let total = self.total(which);
+            let delta = total.wrapping_sub(*done);
+            if delta > 0 {
+                self.counters[which].increment(delta);
+                *done = total;
+            }
+        }
+    }
+}
+
+/// Numbers stripes and takes them back.
+#[derive(Debug)]
+struct Pool {
+    free: Mutex<Vec<usize>>,
+    next: AtomicUsize,
+    size: usize,
+}
+
+impl Pool {
+    const fn new(size: usize) -> Self {
+        Self {
+            free: Mutex::new(Vec::new()),
+            next: AtomicUsize::new(0),
+            size,
+        }
+    }
+
+    /// A free stripe, or `size` (the shared one) when all are leased.
+    fn take(&self) -> usize {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(stripe) = free.pop() {
+            return stripe;
+        }
+        let fresh = self.next.load(Ordering::Relaxed);
+        if fresh < self.size {
+            self.next.store(fresh + 1, Ordering::Relaxed);
+            fresh
+        } else {
+            self.size
+        }
+    }
+
+    fn give(&self, stripe: usize) {
+        if stripe < self.size {
+            self.free
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(stripe);
+        }
+    }
+}
+
+static POOL: Pool = Pool::new(STRIPES);
+
+/// A thread's stripe, given back when the thread exits.
+struct Lease(usize);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        POOL.give(self.0);
+    }
+}
+
+thread_local! {
+    static LEASE: Lease = Lease(POOL.take());
+}
+
+/// The calling thread's stripe (the shared one while its thread-locals are torn down).
+#[inline]
+fn this_threads_stripe() -> usize {
+    LEASE.try_with(|l| l.0).unwrap_or(STRIPES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_hands_out_each_stripe_once_then_the_shared_one_and_takes_them_back() {
+        let pool = Pool::new(3);
+        let taken: Vec<usize> = (0..5).map(|_| pool.take()).collect();
+        assert_eq!(taken, [0, 1, 2, 3, 3]);
+        pool.give(1);
+        pool.give(3); // the shared stripe is nobody's to give back
+        assert_eq!(pool.take(), 1);
+        assert_eq!(pool.take(), 3);
+    }
+
+    #[test]
+    fn counts_from_more_threads_than_stripes_add_up_exactly_and_stripes_come_back() {
+        let tally = Tally::new([Counter::noop(), Counter::noop()]);
+        let threads = STRIPES + 8;
+        let barrier = std::sync::Barrier::new(threads);
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let (tally, barrier) = (&tally, &barrier);
+                s.spawn(move || {
+                    barrier.wait(); // all alive at once: some share the last stripe
+                    for i in 0..1_000 {
+                        tally.add(usize::from((i + t) % 3 == 0));
+                    }
+                });
+            }
+        });
+        assert_eq!(tally.total(0) + tally.total(1), 1_000 * threads as u64);
+        let ones: u64 = (0..threads)
+            .map(|t| (0..1_000).filter(|i| (i + t) % 3 == 0).count() as u64)
+            .sum();
+        assert_eq!(tally.total(1), ones);
+
+        // (in the same test, so no other test holds the pool's stripes meanwhile)
+        // threads that exit give their stripe back: one after another, many more threads
+        // than stripes, each finds a free stripe
+        for _ in 0..(3 * STRIPES) {
+            let stripe = std::thread::spawn(this_threads_stripe)
+                .join()
+                .expect("thread");
+            assert!(
+                stripe < STRIPES,
+                "a stripe leaked: thread got the shared one"
+            );
+        }
+    }
+}
