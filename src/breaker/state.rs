@@ -264,7 +264,7 @@ impl BreakerShared {
     fn reject(&self, retry_after: Option<Duration>) -> Option<Duration> {
         self.not_permitted.fetch_add(1, Ordering::Relaxed);
         self.calls[REJECTED].increment(1);
-        if self.telemetry.has_subscribers() {
+        if self.telemetry.observes_rejections() {
             self.telemetry.emit(Event::CallRejected {
                 name: Arc::clone(&self.name),
                 kind: Kind::Breaker,

@@ -132,7 +132,7 @@ impl BulkheadShared {
             _ => 0,
         };
         self.rejected[index].increment(1);
-        if self.telemetry.has_subscribers() {
+        if self.telemetry.observes_rejections() {
             self.telemetry.emit(Event::CallRejected {
                 name: Arc::clone(&self.name),
                 kind: Kind::Bulkhead,

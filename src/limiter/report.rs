@@ -123,7 +123,7 @@ impl Reporter {
         let shadow = self.shadow.load(Ordering::Relaxed);
         self.decisions
             .add(if shadow { SHADOW_DENIED } else { DENIED });
-        if self.telemetry.has_subscribers() {
+        if self.telemetry.observes_rejections() {
             self.telemetry.emit(Event::CallRejected {
                 name: Arc::clone(&self.name),
                 kind: Kind::Limiter,

@@ -33,6 +33,16 @@ impl Telemetry {
         self.subscribers.load(Ordering::Relaxed) > 0
     }
 
+    /// `true` when someone would see a rejection: an event subscriber, or a `tracing`
+    /// subscriber with `palisade::rejection` enabled at DEBUG. Rejections are frequent, so
+    /// their events are built only then; checking the subscriber count alone left them out
+    /// of `tracing` whenever no one had subscribed to palisade's events.
+    #[inline]
+    pub(crate) fn observes_rejections(&self) -> bool {
+        self.has_subscribers()
+            || tracing::enabled!(target: "palisade::rejection", tracing::Level::DEBUG)
+    }
+
     /// Records the event in `tracing` and publishes it. Never blocks: with no subscriber the
     /// event is only traced; a full channel overwrites the oldest event.
     pub(crate) fn emit(&self, event: Event) {
