@@ -18,60 +18,69 @@ pub(crate) struct Gcra {
 
 impl Gcra {
     /// Checks a cost of `n` at `now` against state `tat`. Returns the new state when admitted.
+    #[inline(always)]
+    pub(crate) fn check(&self, tat: u64, now: u64, n: u32) -> (Option<u64>, Decision) {
+        let new = self.admit(tat, now, n);
+        (new, self.answer(tat, now, n, new))
+    }
+
+    /// The decision alone: the new state when a cost of `n` at `now` is admitted against
+    /// state `tat`. A CAS loop runs only this between reading the state and swapping it, so
+    /// the window in which another thread can get in stays short; the answer's arithmetic
+    /// ([`answer`](Self::answer)) comes after, and vanishes when the caller drops it.
+    #[inline(always)]
+    pub(crate) fn admit(&self, tat: u64, now: u64, n: u32) -> Option<u64> {
+        if n > self.burst {
+            return None;
+        }
+        let t = self.interval;
+        let limit = now.saturating_add(t.saturating_mul(u64::from(self.burst)));
+        let new = tat.max(now).saturating_add(t.saturating_mul(u64::from(n)));
+        (new <= limit).then_some(new)
+    }
+
+    /// The answer for what [`admit`](Self::admit) decided (`admitted`, from the same `tat`,
+    /// `now` and `n`).
     ///
     /// The usual answers need no division: from a full quota (`tat <= now`) what remains is
     /// `burst - n` exactly, and a denied single unit leaves nothing. A state beyond the
     /// current limit (the burst was cut by a reconfiguration) is denied with nothing left.
     #[inline(always)]
-    pub(crate) fn check(&self, tat: u64, now: u64, n: u32) -> (Option<u64>, Decision) {
+    pub(crate) fn answer(&self, tat: u64, now: u64, n: u32, admitted: Option<u64>) -> Decision {
         if n > self.burst {
-            return (
-                None,
-                Decision::ExceedsCapacity {
-                    cost: n,
-                    capacity: self.burst,
-                },
-            );
+            return Decision::ExceedsCapacity {
+                cost: n,
+                capacity: self.burst,
+            };
         }
         let t = self.interval;
         let limit = now.saturating_add(t.saturating_mul(u64::from(self.burst)));
-        let cost = t.saturating_mul(u64::from(n));
-        if tat <= now && limit != u64::MAX {
-            // a full quota: n <= burst, so now + n·t <= limit without saturating, and
-            // (limit - new) / t = burst - n
-            return (
-                Some(now + cost),
-                Decision::Allowed {
-                    remaining: self.burst - n,
-                    reset_after: cost,
-                },
-            );
-        }
-        let tat = tat.max(now);
-        let new = tat.saturating_add(cost);
-        if new > limit {
+        let Some(new) = admitted else {
+            let tat = tat.max(now);
             let remaining = if n == 1 {
                 // tat + t > limit: less than one unit is left
                 0
             } else {
                 units(limit.saturating_sub(tat) / t)
             };
-            return (
-                None,
-                Decision::Denied {
-                    retry_after: new - limit,
-                    remaining,
-                    reset_after: tat - now,
-                },
-            );
-        }
-        (
-            Some(new),
-            Decision::Allowed {
-                remaining: units((limit - new) / t),
+            return Decision::Denied {
+                retry_after: tat.saturating_add(t.saturating_mul(u64::from(n))) - limit,
+                remaining,
+                reset_after: tat - now,
+            };
+        };
+        if tat <= now && limit != u64::MAX {
+            // a full quota: n <= burst, so new = now + n·t exactly and
+            // (limit - new) / t = burst - n
+            return Decision::Allowed {
+                remaining: self.burst - n,
                 reset_after: new - now,
-            },
-        )
+            };
+        }
+        Decision::Allowed {
+            remaining: units((limit - new) / t),
+            reset_after: new - now,
+        }
     }
 
     /// `true` when the state is back to a full quota at `now` (the key carries nothing).

@@ -100,7 +100,7 @@ impl Reporter {
         match decision.into_result() {
             Ok(a) => Ok(a),
             Err(d) => {
-                if self.count_denial_nanos(d.retry_after) {
+                if self.count_denial_with(|| d.retry_after) {
                     Ok(Allowed {
                         remaining: 0,
                         reset_after: d.reset_after,
@@ -116,23 +116,32 @@ impl Reporter {
     /// `true` in shadow mode (the check is then allowed).
     #[inline(never)]
     fn count_denial(&self, retry_after: u64) -> bool {
-        self.count_denial_nanos(Duration::from_nanos(retry_after))
+        self.count_denial_with(|| Duration::from_nanos(retry_after))
     }
 
-    fn count_denial_nanos(&self, retry_after: Duration) -> bool {
+    /// [`count_denial`](Self::count_denial), the retry time computed only if published.
+    #[inline(always)]
+    fn count_denial_with(&self, retry_after: impl FnOnce() -> Duration) -> bool {
         let shadow = self.shadow.load(Ordering::Relaxed);
         self.decisions
             .add(if shadow { SHADOW_DENIED } else { DENIED });
         if self.telemetry.observes_rejections() {
-            self.telemetry.emit(Event::CallRejected {
-                name: Arc::clone(&self.name),
-                kind: Kind::Limiter,
-                reason: RejectReason::RateLimited,
-                retry_after: Some(retry_after),
-                shadow,
-            });
+            self.publish_denial(retry_after(), shadow);
         }
         shadow
+    }
+
+    /// The rejection event (apart, so counting a denial keeps a small stack frame).
+    #[cold]
+    #[inline(never)]
+    fn publish_denial(&self, retry_after: Duration, shadow: bool) {
+        self.telemetry.emit(Event::CallRejected {
+            name: Arc::clone(&self.name),
+            kind: Kind::Limiter,
+            reason: RejectReason::RateLimited,
+            retry_after: Some(retry_after),
+            shadow,
+        });
     }
 }
 

@@ -51,18 +51,20 @@ impl LocalStore {
         }
     }
 
-    /// [`check_n`](Self::check_n) for the GCRA family: a CAS loop on the TAT.
+    /// [`check_n`](Self::check_n) for the GCRA family: a CAS loop on the TAT that only
+    /// decides; the answer is worked out once the swap is done.
     #[inline(always)]
     pub(crate) fn check_gcra(&self, g: &Gcra, now: u64, n: u32) -> Decision {
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
-            let (new, decision) = g.check(tat, now, n);
-            let Some(new) = new else { return decision };
+            let Some(new) = g.admit(tat, now, n) else {
+                return g.answer(tat, now, n, None);
+            };
             match self
                 .tat
                 .compare_exchange_weak(tat, new, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return decision,
+                Ok(_) => return g.answer(tat, now, n, Some(new)),
                 Err(seen) => tat = seen,
             }
         }
