@@ -247,4 +247,22 @@ mod tests {
         }
         assert!(cases > 1_000);
     }
+
+    proptest::proptest! {
+        /// Away from the grid: any interval, burst, state, time and cost (kept where the
+        /// reference's u128 results fit in u64) gets the textbook answer.
+        #[test]
+        fn agrees_with_the_textbook_algorithm_anywhere(
+            interval in 1u64..=1_000_000_000_000,
+            burst in 1u32..=1_000_000,
+            now in 0u64..=1u64 << 50,
+            tat_offset in 0u64..=1u64 << 52,
+            n in 0u32..=1_000_001,
+        ) {
+            let g = Gcra { interval, burst };
+            // states from long idle to far past the limit
+            let tat = (now >> 1).saturating_add(tat_offset);
+            proptest::prop_assert_eq!(g.check(tat, now, n), reference(&g, tat, now, n));
+        }
+    }
 }
