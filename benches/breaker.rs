@@ -86,9 +86,47 @@ fn closed_state(c: &mut Criterion) {
     g.finish();
 }
 
+/// The closed state with a Prometheus recorder installed, as most services run: the outcome
+/// counter and the duration histogram then record for real. Runs last: the recorder stays
+/// installed for the rest of the process, and only primitives spawned after it record.
+fn with_prometheus(c: &mut Criterion) {
+    let rt = current_thread();
+    let breaker = rt.block_on(async {
+        let _handle = palisade::telemetry::prometheus::install_recorder().expect("recorder");
+        let prt = Runtime::start().await.expect("palisade runtime");
+        prt.breaker(
+            "bench-recorded",
+            BreakerConfig::builder()
+                .sliding_window(SlidingWindow::Count(100))
+                .build()
+                .expect("config"),
+        )
+        .await
+        .expect("breaker")
+    });
+    let mut g = c.benchmark_group("breaker_with_prometheus");
+    g.bench_function("bare_call", |b| b.to_async(&rt).iter(|| call(black_box(1))));
+    g.bench_function("palisade", |b| {
+        b.to_async(&rt)
+            .iter(|| breaker.execute(|| call(black_box(1))))
+    });
+    g.bench_function("palisade_2_threads", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                let breaker = breaker.clone();
+                move || {
+                    let breaker = breaker.clone();
+                    async move { breaker.execute(|| call(1)).await.ok() }
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = closed_state
+    targets = closed_state, with_prometheus
 }
 criterion_main!(benches);

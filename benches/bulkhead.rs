@@ -97,9 +97,38 @@ fn uncontended(c: &mut Criterion) {
     g.finish();
 }
 
+/// `execute` with a Prometheus recorder installed: the in-flight gauge then records for
+/// real. Runs last: the recorder stays installed for the rest of the process.
+fn with_prometheus(c: &mut Criterion) {
+    let rt = current_thread();
+    let bulkhead = rt.block_on(async {
+        let _handle = palisade::telemetry::prometheus::install_recorder().expect("recorder");
+        let prt = Runtime::start().await.expect("palisade runtime");
+        prt.bulkhead(
+            "bench-recorded",
+            BulkheadConfig::builder()
+                .max_concurrent(64)
+                .build()
+                .expect("config"),
+        )
+        .await
+        .expect("bulkhead")
+    });
+    let sem = Arc::new(Semaphore::new(64));
+    let mut g = c.benchmark_group("bulkhead_with_prometheus");
+    g.bench_function("palisade", |b| {
+        b.to_async(&rt)
+            .iter(|| bulkhead.execute(|| call(black_box(1))))
+    });
+    g.bench_function("tokio_semaphore", |b| {
+        b.to_async(&rt).iter(|| with_semaphore(&sem))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = uncontended
+    targets = uncontended, with_prometheus
 }
 criterion_main!(benches);

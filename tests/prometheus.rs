@@ -98,7 +98,20 @@ async fn palisade_series_are_scraped_over_http() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let body = body.expect("the exporter never listened");
+    let mut body = body.expect("the exporter never listened");
+    // Breaker outcomes are tallied per thread and flushed by the breaker's actor (every
+    // second): wait for the flush that carries them (bounded: 40 tries of 50 ms).
+    for _ in 0..40 {
+        if value(
+            &body,
+            r#"palisade_calls_total{name="scraped-db",outcome="rejected"}"#,
+        ) == Some(1.0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        body = scrape(addr).await;
+    }
     assert_eq!(
         value(
             &body,
@@ -180,10 +193,25 @@ async fn palisade_series_are_scraped_over_http() {
         Some(4.0)
     );
 
+    // The in-flight gauge is sampled by the bulkhead's actor (every second and at stop).
+    let in_flight = r#"palisade_bulkhead_in_flight{name="scraped-pool"}"#;
+    let held = pool.try_acquire().expect("permit");
+    let mut sampled = None;
+    for _ in 0..40 {
+        sampled = value(&scrape(addr).await, in_flight);
+        if sampled == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sampled, Some(1.0), "the held permit never showed");
+    drop(held);
+
     checks(2);
     rt.shutdown().await;
-    // no wait: stopping flushed what the second round counted
+    // no wait: stopping flushed what the second round counted, and sampled the gauge
     let body = scrape(addr).await;
+    assert_eq!(value(&body, in_flight), Some(0.0));
     assert_eq!(value(&body, &series("denied", "scraped-api")), Some(4.0));
     assert_eq!(
         value(&body, &series("shadow_denied", "scraped-trial")),

@@ -11,7 +11,7 @@ use super::config::BreakerConfig;
 use super::state::BreakerShared;
 use crate::error::ConfigError;
 use crate::supervisor::child::{ActorSlot, Primitive};
-use crate::telemetry::{metrics as m, Event, Kind};
+use crate::telemetry::{metrics as m, Event, Kind, FLUSH_EVERY};
 
 /// Messages particular to the breaker actor.
 #[derive(Debug)]
@@ -32,7 +32,12 @@ impl Primitive for BreakerShared {
     }
 
     fn upkeep(&self) -> Option<Duration> {
-        BreakerShared::upkeep(self)
+        self.flush_counts();
+        Some(BreakerShared::upkeep(self).map_or(FLUSH_EVERY, |d| d.min(FLUSH_EVERY)))
+    }
+
+    fn stopped(&self) {
+        self.flush_counts();
     }
 
     async fn handle(&self, command: BreakerCommand) {

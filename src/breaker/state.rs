@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crossbeam::utils::CachePadded;
-use metrics::{Counter, Gauge, Histogram};
+use metrics::{Gauge, Histogram};
 
 use super::config::{BreakerConfig, ErrorClass, SlidingWindow};
 use super::inflight::{InFlight, Ticket};
@@ -16,7 +16,9 @@ use super::{BreakerCommand, BreakerState};
 use crate::clock::{duration_nanos, Clock, Now};
 use crate::error::CallError;
 use crate::supervisor::child::ActorSlot;
-use crate::telemetry::{metrics as m, Event, Kind, RejectReason, Telemetry, TransitionReason};
+use crate::telemetry::{
+    metrics as m, Event, Kind, RejectReason, Tally, Telemetry, TransitionReason,
+};
 
 /// Outcome labels of `palisade_calls_total`, in the order of `BreakerShared::calls`.
 const OUTCOMES: [&str; 7] = [
@@ -89,7 +91,9 @@ pub(crate) struct BreakerShared {
     pub(crate) clock: Clock,
     pub(crate) telemetry: Telemetry,
     pub(crate) slot: ActorSlot<BreakerCommand>,
-    calls: [Counter; 7],
+    /// `palisade_calls_total` by outcome, tallied per thread and flushed by the actor (a
+    /// recorder's counter is a locked add on a shared line).
+    calls: Tally<7>,
     duration: Histogram,
     state_gauge: Gauge,
 }
@@ -123,8 +127,10 @@ impl BreakerShared {
             minimum_calls: AtomicU32::new(0),
         };
         hot.store(&config, &clock);
-        let calls = OUTCOMES
-            .map(|o| metrics::counter!(m::CALLS, "name" => name.to_string(), "outcome" => o));
+        let calls = Tally::new(
+            OUTCOMES
+                .map(|o| metrics::counter!(m::CALLS, "name" => name.to_string(), "outcome" => o)),
+        );
         let label = [("name", name.to_string())];
         let shared = Self {
             word: CachePadded::new(AtomicU64::new(pack(BreakerState::Closed, 0))),
@@ -263,7 +269,7 @@ impl BreakerShared {
     /// Counts and reports a rejection; returns its `retry_after`.
     fn reject(&self, retry_after: Option<Duration>) -> Option<Duration> {
         self.not_permitted.fetch_add(1, Ordering::Relaxed);
-        self.calls[REJECTED].increment(1);
+        self.calls.add(REJECTED);
         if self.telemetry.observes_rejections() {
             self.telemetry.emit(Event::CallRejected {
                 name: Arc::clone(&self.name),
@@ -299,14 +305,14 @@ impl BreakerShared {
             None | Some(ErrorClass::Success) => false,
             Some(ErrorClass::Failure) => true,
             Some(ErrorClass::Ignored) => {
-                self.calls[IGNORED].increment(1);
+                self.calls.add(IGNORED);
                 if a.probe {
                     self.give_probe_back(a.generation);
                 }
                 return;
             }
         };
-        self.calls[usize::from(failed) + 2 * usize::from(slow)].increment(1);
+        self.calls.add(usize::from(failed) + 2 * usize::from(slow));
         let word = self.word.load(Ordering::Acquire);
         let (state, generation) = unpack(word);
         if generation != a.generation {
@@ -329,7 +335,7 @@ impl BreakerShared {
     fn abandon(&self, a: &Admission<'_>) {
         let Some(ticket) = a.ticket else { return };
         self.inflight.finish(ticket);
-        self.calls[CANCELLED].increment(1);
+        self.calls.add(CANCELLED);
         if a.probe {
             self.give_probe_back(a.generation);
         }
@@ -472,6 +478,11 @@ impl BreakerShared {
         }
     }
 
+    /// Moves the outcome counts tallied so far into `palisade_calls_total` (the actor's job).
+    pub(crate) fn flush_counts(&self) {
+        self.calls.flush();
+    }
+
     /// The actor's periodic work: timers and slow in-flight calls. Returns when to run again.
     pub(crate) fn upkeep(&self) -> Option<Duration> {
         loop {
@@ -503,7 +514,7 @@ impl BreakerShared {
                     let (hung, next) = self.inflight.scan(ticks, slow);
                     let mut totals = None;
                     for _ in 0..hung {
-                        self.calls[2].increment(1);
+                        self.calls.add(2);
                         totals = Some(self.window.record(
                             now,
                             Outcome {

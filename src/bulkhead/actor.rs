@@ -9,7 +9,7 @@ use super::config::BulkheadConfig;
 use super::state::BulkheadShared;
 use crate::error::ConfigError;
 use crate::supervisor::child::{ActorSlot, Primitive};
-use crate::telemetry::{metrics as m, Event, Kind};
+use crate::telemetry::{metrics as m, Event, Kind, FLUSH_EVERY};
 
 /// Messages particular to the bulkhead actor.
 #[derive(Debug)]
@@ -30,7 +30,12 @@ impl Primitive for BulkheadShared {
     }
 
     fn upkeep(&self) -> Option<Duration> {
-        None
+        self.report_in_flight();
+        Some(FLUSH_EVERY)
+    }
+
+    fn stopped(&self) {
+        self.report_in_flight();
     }
 
     async fn handle(&self, command: BulkheadCommand) {

@@ -14,7 +14,6 @@ pub struct BulkheadPermit<'a> {
 impl<'a> BulkheadPermit<'a> {
     /// Wraps a permit already taken from the semaphore (and forgotten there).
     pub(super) fn new(shared: &'a BulkheadShared) -> Self {
-        shared.in_flight_gauge.increment(1.0);
         Self { shared }
     }
 }
@@ -22,6 +21,5 @@ impl<'a> BulkheadPermit<'a> {
 impl Drop for BulkheadPermit<'_> {
     fn drop(&mut self) {
         self.shared.give_back_one();
-        self.shared.in_flight_gauge.decrement(1.0);
     }
 }

@@ -30,7 +30,10 @@ pub(crate) struct BulkheadShared {
     debt: AtomicU32,
     pub(crate) telemetry: Telemetry,
     pub(crate) slot: ActorSlot<BulkheadCommand>,
-    pub(super) in_flight_gauge: Gauge,
+    /// Set from [`in_flight`](Self::in_flight) by the actor (every second, after each
+    /// command and when it stops): moved per permit, a recorder's gauge was two CAS loops
+    /// on a shared line behind every call.
+    in_flight_gauge: Gauge,
     waiting_gauge: Gauge,
     rejected: [Counter; 3],
 }
@@ -49,7 +52,6 @@ impl BulkheadShared {
             debt: AtomicU32::new(0),
             telemetry,
             slot: ActorSlot::default(),
-            // Moved by one as permits are taken and given back (no recount on the hot path).
             in_flight_gauge: {
                 let g = metrics::gauge!(m::BULKHEAD_IN_FLIGHT, &label);
                 g.set(0.0);
@@ -166,6 +168,11 @@ impl BulkheadShared {
         let circulating = u64::from(self.max_concurrent.load(Ordering::Acquire))
             + u64::from(self.debt.load(Ordering::Acquire));
         u32::try_from(circulating.saturating_sub(self.permits.available())).unwrap_or(u32::MAX)
+    }
+
+    /// Sets the in-flight gauge to the count now (the actor's job).
+    pub(crate) fn report_in_flight(&self) {
+        self.in_flight_gauge.set(f64::from(self.in_flight()));
     }
 
     pub(super) fn config(&self) -> BulkheadConfig {

@@ -28,7 +28,7 @@ use std::time::Duration;
 use crossbeam::utils::CachePadded;
 use metrics::Counter;
 
-/// How often an actor moves its tallies into the `metrics` counters.
+/// How often an actor moves what the hot path counted (tallies, sampled gauges) into `metrics`.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Stripes leased one per thread; more threads share stripe number `STRIPES`.
