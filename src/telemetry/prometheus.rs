@@ -39,8 +39,18 @@ pub fn install(addr: SocketAddr) -> Result<PrometheusHandle, ExporterError> {
     Ok(handle)
 }
 
+/// How often histogram samples are drained into their summaries (the exporter's default).
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the Prometheus recorder without an HTTP listener and returns the handle that
 /// renders the exposition text (serve it from your own HTTP server).
+///
+/// # Upkeep
+/// The exporter keeps every histogram sample (a breaker records one per call) until it
+/// drains them into their summaries. Called inside a tokio runtime, this spawns the task
+/// that drains them every 5 seconds, as [`install`] does; called outside one, call
+/// [`PrometheusHandle::run_upkeep`] every few seconds yourself, or samples pile up until the
+/// next render.
 ///
 /// # Errors
 /// [`ExporterError::Install`] when a global recorder is already set.
@@ -48,6 +58,15 @@ pub fn install_recorder() -> Result<PrometheusHandle, ExporterError> {
     let handle = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| ExporterError::Install(e.to_string()))?;
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let upkeep = handle.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(UPKEEP_EVERY).await;
+                upkeep.run_upkeep();
+            }
+        });
+    }
     crate::telemetry::metrics::describe();
     Ok(handle)
 }
