@@ -21,6 +21,7 @@
 //! counted at the next flush. Anything that happened before the actor's stop (a message
 //! send) is seen by the stop's flush.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -151,18 +152,40 @@ struct Lease(usize);
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        // from here on this thread counts on the shared stripe
+        let _ = STRIPE.try_with(|s| s.set(STRIPES));
         POOL.give(self.0);
     }
 }
 
+/// [`STRIPE`] before the thread's first count.
+const UNLEASED: usize = usize::MAX;
+
 thread_local! {
+    /// The stripe the calling thread counts on: a plain thread-local without a destructor,
+    /// so reading it is one load (no lazy-initialisation check).
+    static STRIPE: Cell<usize> = const { Cell::new(UNLEASED) };
+    /// The lease behind [`STRIPE`], whose destructor gives the stripe back.
     static LEASE: Lease = Lease(POOL.take());
 }
 
-/// The calling thread's stripe (the shared one while its thread-locals are torn down).
+/// The calling thread's stripe (the shared one once its thread-locals are torn down).
 #[inline]
 fn this_threads_stripe() -> usize {
-    LEASE.try_with(|l| l.0).unwrap_or(STRIPES)
+    let stripe = STRIPE.with(Cell::get);
+    if stripe != UNLEASED {
+        return stripe;
+    }
+    lease()
+}
+
+/// Takes a stripe for this thread at its first count.
+#[cold]
+#[inline(never)]
+fn lease() -> usize {
+    let stripe = LEASE.try_with(|l| l.0).unwrap_or(STRIPES);
+    STRIPE.with(|s| s.set(stripe));
+    stripe
 }
 
 #[cfg(test)]
