@@ -217,4 +217,37 @@ async fn palisade_series_are_scraped_over_http() {
         value(&body, &series("shadow_denied", "scraped-trial")),
         Some(6.0)
     );
+
+    // A limiter whose actor was left down (degraded) flushes nothing while it runs on its
+    // last state; shutting the runtime down flushes it.
+    let lonely = Runtime::builder()
+        .max_restarts(0)
+        .start()
+        .await
+        .expect("runtime");
+    let orphan = lonely
+        .limiter("scraped-degraded", LimiterConfig::gcra(Quota::per_hour(1)))
+        .await
+        .expect("spawn");
+    palisade::ractor::registry::where_is("palisade.limiter.scraped-degraded".to_owned())
+        .expect("running")
+        .kill();
+    let mut left_down = false;
+    for _ in 0..40 {
+        if !lonely.degraded().await.is_empty() {
+            left_down = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(left_down, "the limiter's actor was never left down");
+    for _ in 0..3 {
+        let _ = orphan.check();
+    }
+    lonely.shutdown().await;
+    let body = scrape(addr).await;
+    assert_eq!(
+        value(&body, &series("denied", "scraped-degraded")),
+        Some(2.0)
+    );
 }

@@ -253,6 +253,9 @@ pub(crate) trait ChildSpec: Send + Sync + 'static {
     fn kind(&self) -> Kind;
     /// The child's user-given name.
     fn name(&self) -> &Arc<str>;
+    /// The child's last words when its actor is not running to say them (a degraded child
+    /// at shutdown): what [`Primitive::stopped`] does.
+    fn stopped(&self);
     /// Spawns the actor linked to `supervisor`, under `palisade.<kind>.<name>`, over the
     /// same shared state every time.
     fn spawn(
@@ -279,6 +282,10 @@ impl<P: Primitive> ChildSpec for PrimitiveSpec<P> {
 
     fn name(&self) -> &Arc<str> {
         self.shared.name()
+    }
+
+    fn stopped(&self) {
+        self.shared.stopped();
     }
 
     fn spawn(

@@ -241,6 +241,9 @@ impl Actor for Supervisor {
                         let _ = cell
                             .stop_and_wait(Some("runtime shutdown".into()), Some(STOP_TIMEOUT))
                             .await;
+                    } else if child.degraded {
+                        // no actor has flushed its counts since it was left down
+                        child.spec.stopped();
                     }
                 }
                 let _ = reply.send(());

@@ -16,7 +16,8 @@
 //! stripe back at thread exit and points the thread at the shared stripe for anything it
 //! still counts while its thread-locals are torn down. Counts never get lost, only delayed:
 //! a scrape may lag the checks by up to [`FLUSH_EVERY`]. (While a primitive's actor is left
-//! down after a restart meltdown, nothing flushes: its counts wait in the tally.)
+//! down after a restart meltdown, its counts wait in the tally until the runtime shuts down,
+//! when the supervisor flushes them.)
 //!
 //! Memory: `STRIPES + 1` cache-padded stripes per tally, 4.2 KiB on x86-64.
 //!
