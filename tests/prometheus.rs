@@ -229,7 +229,7 @@ async fn palisade_series_are_scraped_over_http() {
         .limiter("scraped-degraded", LimiterConfig::gcra(Quota::per_hour(1)))
         .await
         .expect("spawn");
-    palisade::ractor::registry::where_is("palisade.limiter.scraped-degraded".to_owned())
+    palisade::ractor::registry::where_is("palisade.limiter.scraped-degraded")
         .expect("running")
         .kill();
     let mut left_down = false;
