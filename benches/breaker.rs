@@ -19,20 +19,34 @@ async fn call(x: u64) -> Result<u64, std::io::Error> {
     Ok(black_box(x))
 }
 
+/// A breaker with a count window of 100 on a runtime of its own.
+async fn spawn_breaker(name: &str) -> palisade::Breaker {
+    let prt = Runtime::start().await.expect("palisade runtime");
+    prt.breaker(
+        name,
+        BreakerConfig::builder()
+            .sliding_window(SlidingWindow::Count(100))
+            .build()
+            .expect("config"),
+    )
+    .await
+    .expect("breaker")
+}
+
+/// Wall time for `iters` calls through `breaker` from 2 threads.
+fn breaker_2_threads(breaker: &palisade::Breaker, iters: u64) -> Duration {
+    two_threads(iters, || {
+        let breaker = breaker.clone();
+        move || {
+            let breaker = breaker.clone();
+            async move { breaker.execute(|| call(1)).await.ok() }
+        }
+    })
+}
+
 fn closed_state(c: &mut Criterion) {
     let rt = current_thread();
-    let breaker = rt.block_on(async {
-        let prt = Runtime::start().await.expect("palisade runtime");
-        prt.breaker(
-            "bench",
-            BreakerConfig::builder()
-                .sliding_window(SlidingWindow::Count(100))
-                .build()
-                .expect("config"),
-        )
-        .await
-        .expect("breaker")
-    });
+    let breaker = rt.block_on(spawn_breaker("bench"));
     let failsafe = failsafe::Config::new().build();
     let tower_cb = ServiceBuilder::new()
         .layer(
@@ -62,15 +76,7 @@ fn closed_state(c: &mut Criterion) {
     // 2 threads on one breaker: wall time per call with both threads calling.
     let mut g = c.benchmark_group("breaker_closed_2_threads");
     g.bench_function("palisade", |b| {
-        b.iter_custom(|iters| {
-            two_threads(iters, || {
-                let breaker = breaker.clone();
-                move || {
-                    let breaker = breaker.clone();
-                    async move { breaker.execute(|| call(1)).await.ok() }
-                }
-            })
-        })
+        b.iter_custom(|iters| breaker_2_threads(&breaker, iters))
     });
     g.bench_function("failsafe", |b| {
         b.iter_custom(|iters| {
@@ -91,19 +97,10 @@ fn closed_state(c: &mut Criterion) {
 /// installed for the rest of the process, and only primitives spawned after it record.
 fn with_prometheus(c: &mut Criterion) {
     let rt = current_thread();
-    let breaker = rt.block_on(async {
-        let _handle = palisade::telemetry::prometheus::install_recorder().expect("recorder");
-        let prt = Runtime::start().await.expect("palisade runtime");
-        prt.breaker(
-            "bench-recorded",
-            BreakerConfig::builder()
-                .sliding_window(SlidingWindow::Count(100))
-                .build()
-                .expect("config"),
-        )
-        .await
-        .expect("breaker")
-    });
+    let _handle = rt
+        .block_on(async { palisade::telemetry::prometheus::install_recorder() })
+        .expect("recorder");
+    let breaker = rt.block_on(spawn_breaker("bench-recorded"));
     let mut g = c.benchmark_group("breaker_with_prometheus");
     g.bench_function("bare_call", |b| b.to_async(&rt).iter(|| call(black_box(1))));
     g.bench_function("palisade", |b| {
@@ -111,15 +108,7 @@ fn with_prometheus(c: &mut Criterion) {
             .iter(|| breaker.execute(|| call(black_box(1))))
     });
     g.bench_function("palisade_2_threads", |b| {
-        b.iter_custom(|iters| {
-            two_threads(iters, || {
-                let breaker = breaker.clone();
-                move || {
-                    let breaker = breaker.clone();
-                    async move { breaker.execute(|| call(1)).await.ok() }
-                }
-            })
-        })
+        b.iter_custom(|iters| breaker_2_threads(&breaker, iters))
     });
     g.finish();
 }

@@ -25,20 +25,23 @@ async fn with_semaphore(sem: &Semaphore) -> Result<u64, std::io::Error> {
     call(black_box(1)).await
 }
 
+/// A bulkhead of 64 permits on a runtime of its own.
+async fn spawn_bulkhead(name: &str) -> palisade::Bulkhead {
+    let prt = Runtime::start().await.expect("palisade runtime");
+    prt.bulkhead(
+        name,
+        BulkheadConfig::builder()
+            .max_concurrent(64)
+            .build()
+            .expect("config"),
+    )
+    .await
+    .expect("bulkhead")
+}
+
 fn uncontended(c: &mut Criterion) {
     let rt = current_thread();
-    let bulkhead = rt.block_on(async {
-        let prt = Runtime::start().await.expect("palisade runtime");
-        prt.bulkhead(
-            "bench",
-            BulkheadConfig::builder()
-                .max_concurrent(64)
-                .build()
-                .expect("config"),
-        )
-        .await
-        .expect("bulkhead")
-    });
+    let bulkhead = rt.block_on(spawn_bulkhead("bench"));
     let sem = Arc::new(Semaphore::new(64));
     let limited = ServiceBuilder::new()
         .concurrency_limit(64)
@@ -101,19 +104,10 @@ fn uncontended(c: &mut Criterion) {
 /// real. Runs last: the recorder stays installed for the rest of the process.
 fn with_prometheus(c: &mut Criterion) {
     let rt = current_thread();
-    let bulkhead = rt.block_on(async {
-        let _handle = palisade::telemetry::prometheus::install_recorder().expect("recorder");
-        let prt = Runtime::start().await.expect("palisade runtime");
-        prt.bulkhead(
-            "bench-recorded",
-            BulkheadConfig::builder()
-                .max_concurrent(64)
-                .build()
-                .expect("config"),
-        )
-        .await
-        .expect("bulkhead")
-    });
+    let _handle = rt
+        .block_on(async { palisade::telemetry::prometheus::install_recorder() })
+        .expect("recorder");
+    let bulkhead = rt.block_on(spawn_bulkhead("bench-recorded"));
     let sem = Arc::new(Semaphore::new(64));
     let mut g = c.benchmark_group("bulkhead_with_prometheus");
     g.bench_function("palisade", |b| {

@@ -80,6 +80,19 @@ impl fmt::Display for Denied {
 
 impl std::error::Error for Denied {}
 
+impl Denied {
+    /// A spent quota, retried in `retry_after` nanoseconds.
+    #[inline(always)]
+    pub(crate) fn exhausted(retry_after: u64, remaining: u32, reset_after: Duration) -> Self {
+        Denied {
+            retry_after: Duration::from_nanos(retry_after),
+            remaining,
+            reset_after,
+            reason: DenyReason::Exhausted,
+        }
+    }
+}
+
 /// A decision in nanoseconds, as the pure cores return it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Decision {
@@ -124,12 +137,11 @@ impl Decision {
                 retry_after,
                 remaining,
                 reset_after,
-            } => Err(Denied {
-                retry_after: Duration::from_nanos(retry_after),
+            } => Err(Denied::exhausted(
+                retry_after,
                 remaining,
-                reset_after: Duration::from_nanos(reset_after),
-                reason: DenyReason::Exhausted,
-            }),
+                Duration::from_nanos(reset_after),
+            )),
             Decision::ExceedsCapacity { cost, capacity } => Err(Denied {
                 retry_after: Duration::MAX,
                 remaining: 0,

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::decision::{Allowed, Decision, Denied, DenyReason};
+use super::decision::{Allowed, Decision, Denied};
 use crate::telemetry::{metrics as m, Event, Kind, RejectReason, Tally, Telemetry};
 
 /// Where each decision is counted in the tally.
@@ -82,12 +82,7 @@ impl Reporter {
                         reset_after,
                     });
                 }
-                Err(Denied {
-                    retry_after: Duration::from_nanos(retry_after),
-                    remaining,
-                    reset_after,
-                    reason: DenyReason::Exhausted,
-                })
+                Err(Denied::exhausted(retry_after, remaining, reset_after))
             }
             _ => self.refuse(decision),
         }
