@@ -216,8 +216,11 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
     /// A check against the in-process table.
     fn check_table(&self, key: &K, n: u32) -> Decision {
         let hash = self.hasher.hash_one(key);
-        let now = self.clock.nanos();
         let mut shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
+        // The time is read under the shard's lock: read before it, a thread preempted in
+        // between would decide at a time older than the key's state and write a state for a
+        // past window, which the next caller reads as a fresh window (over-admission).
+        let now = self.clock.nanos();
         let entry = match shard.find_mut(hash, |e| e.key == *key) {
             Some(e) => e,
             None => {

@@ -31,7 +31,20 @@ pub(crate) enum Store {
 #[derive(Debug, Default)]
 pub(crate) struct LocalStore {
     tat: CachePadded<AtomicU64>,
-    window: Mutex<Cell>,
+    window: Mutex<WindowCell>,
+}
+
+/// A window's state and the latest time a check decided it at.
+///
+/// Callers read the time before they take the lock, so a thread preempted in between
+/// arrives with a time older than the state. Deciding at that older time would write a
+/// state for a past window, and the next caller, seeing a window that is not its own, would
+/// start counting from 0 again (over-admission that grew with threads per core). Checks
+/// are decided at `max(now, latest)` instead: time as the state sees it never runs back.
+#[derive(Debug, Default)]
+struct WindowCell {
+    cell: Cell,
+    latest: u64,
 }
 
 impl LocalStore {
@@ -41,10 +54,11 @@ impl LocalStore {
         match algorithm {
             Algorithm::Gcra(g) => self.check_gcra(g, now, n),
             _ => {
-                let mut cell = self.window.lock().unwrap_or_else(|p| p.into_inner());
-                let (new, decision) = algorithm.check(*cell, now, n);
+                let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+                w.latest = w.latest.max(now);
+                let (new, decision) = algorithm.check(w.cell, w.latest, n);
                 if let Some(new) = new {
-                    *cell = new;
+                    w.cell = new;
                 }
                 decision
             }
@@ -73,6 +87,6 @@ impl LocalStore {
     /// Back to a full quota.
     pub(crate) fn reset(&self) {
         self.tat.store(0, Ordering::Release);
-        *self.window.lock().unwrap_or_else(|p| p.into_inner()) = Cell::default();
+        self.window.lock().unwrap_or_else(|p| p.into_inner()).cell = Cell::default();
     }
 }
