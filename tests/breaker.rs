@@ -565,3 +565,96 @@ async fn open_duration_grows_on_consecutive_trips() {
     assert_eq!(waits, vec![SEC, 2 * SEC, 3 * SEC]);
     rt.shutdown().await;
 }
+
+/// A dependency that hangs past `slow_call_duration` and then fails: the in-flight scan
+/// counts each call slow while it runs, and the error at the end must still count as a
+/// failure (Resilience4j's slow *and* failed call).
+#[tokio::test(start_paused = true)]
+async fn a_slow_call_that_fails_counts_as_slow_and_failed() {
+    let config = BreakerConfig::builder()
+        .sliding_window(SlidingWindow::Count(4))
+        .minimum_calls(4)
+        .failure_rate_threshold(50.0)
+        .slow_call_rate_threshold(100.0)
+        .slow_call_duration(100 * MS)
+        .build()
+        .unwrap();
+    let (rt, b, mut ev) = spawn("br-slow-fail", config).await;
+    ok(&b).await.unwrap();
+    ok(&b).await.unwrap();
+    let r = b
+        .execute(|| async {
+            tokio::time::sleep(300 * MS).await;
+            Err::<(), _>("boom")
+        })
+        .await;
+    assert!(matches!(r, Err(CallError::Inner("boom"))));
+    let m = b.metrics();
+    assert_eq!((m.calls, m.failed, m.slow), (3, 1, 1), "{m:?}");
+    assert_eq!(m.failure_rate, 100.0 / 3.0);
+    // a second one: 2 failed of 4 trips the failure-rate threshold
+    let _ = b
+        .execute(|| async {
+            tokio::time::sleep(300 * MS).await;
+            Err::<(), _>("boom")
+        })
+        .await;
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Closed, S::Open, R::FailureRate)
+    );
+    rt.shutdown().await;
+}
+
+/// The same on a time window.
+#[tokio::test(start_paused = true)]
+async fn a_slow_call_that_fails_counts_as_failed_on_a_time_window() {
+    let config = BreakerConfig::builder()
+        .sliding_window(SlidingWindow::Time(10 * SEC))
+        .minimum_calls(2)
+        .slow_call_rate_threshold(100.0)
+        .slow_call_duration(100 * MS)
+        .build()
+        .unwrap();
+    let (rt, b, _ev) = spawn("br-slow-fail-time", config).await;
+    ok(&b).await.unwrap();
+    let _ = b
+        .execute(|| async {
+            tokio::time::sleep(2 * SEC).await;
+            Err::<(), _>("boom")
+        })
+        .await;
+    let m = b.metrics();
+    assert_eq!((m.calls, m.failed, m.slow), (2, 1, 1), "{m:?}");
+    assert_eq!(b.state(), S::Open, "1 failed of 2 reaches 50 %");
+    rt.shutdown().await;
+}
+
+/// A call cancelled after it has run past `slow_call_duration` (a caller's deadline, a
+/// dropped future) counts as slow; one cancelled sooner says nothing about the dependency.
+#[tokio::test(start_paused = true)]
+async fn a_call_cut_after_running_slow_counts_slow_and_a_quick_cut_is_not_counted() {
+    let config = BreakerConfig::builder()
+        .sliding_window(SlidingWindow::Count(4))
+        .minimum_calls(2)
+        .slow_call_rate_threshold(50.0)
+        .slow_call_duration(SEC)
+        .build()
+        .unwrap();
+    let (rt, b, mut ev) = spawn("br-cut", config).await;
+    let quick = palisade::deadline::within(500 * MS, b.execute(pending::<Result<(), ()>>)).await;
+    assert!(quick.is_err());
+    assert_eq!(b.metrics().calls, 0, "cut before it was slow: cancelled");
+    // a 1.2 s cut: past slow_call_duration but before the in-flight scan flags the call
+    // (end of its start epoch, 2^26 ns ≈ 67 ms, plus 1 s, plus the scan's delay)
+    let r = palisade::deadline::within(1_030 * MS, b.execute(pending::<Result<(), ()>>)).await;
+    assert!(r.is_err());
+    let m = b.metrics();
+    assert_eq!((m.calls, m.failed, m.slow), (1, 0, 1), "{m:?}");
+    ok(&b).await.unwrap();
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Closed, S::Open, R::SlowCallRate)
+    );
+    rt.shutdown().await;
+}

@@ -397,3 +397,42 @@ fn bad_retry_settings_are_refused_by_name() {
         "budget.window"
     );
 }
+
+/// A per-attempt timeout that cuts a call which the breaker already counted slow while it
+/// ran still counts the attempt as failed (the Policy's promise), and a deadline that cuts
+/// a call past `slow_call_duration` counts it slow, so a dependency that hangs trips the
+/// breaker even for callers with short deadlines.
+#[tokio::test(start_paused = true)]
+async fn timeouts_and_deadlines_that_cut_slow_calls_reach_the_breaker() {
+    let rt = Runtime::start().await.unwrap();
+    let config = BreakerConfig::builder()
+        .sliding_window(SlidingWindow::Count(10))
+        .minimum_calls(10)
+        .slow_call_duration(100 * MS)
+        .build()
+        .unwrap();
+    let db = rt.breaker("pol-cut", config).await.unwrap();
+    let timed = Policy::new().breaker(&db).timeout(300 * MS);
+    let r = timed.execute(|| pending::<Result<(), ()>>()).await;
+    assert!(matches!(r, Err(CallError::Timeout { .. })), "{r:?}");
+    let m = db.metrics();
+    assert_eq!((m.calls, m.failed, m.slow), (1, 1, 1), "{m:?}");
+
+    let cut = Policy::new().breaker(&db).deadline(105 * MS);
+    let r = cut.execute(|| pending::<Result<(), ()>>()).await;
+    assert!(
+        matches!(r, Err(CallError::DeadlineExceeded { .. })),
+        "{r:?}"
+    );
+    let m = db.metrics();
+    assert_eq!((m.calls, m.failed, m.slow), (2, 1, 2), "{m:?}");
+
+    let quick = Policy::new().breaker(&db).deadline(50 * MS);
+    let r = quick.execute(|| pending::<Result<(), ()>>()).await;
+    assert!(
+        matches!(r, Err(CallError::DeadlineExceeded { .. })),
+        "{r:?}"
+    );
+    assert_eq!(db.metrics().calls, 2, "cut before it was slow: not counted");
+    rt.shutdown().await;
+}

@@ -294,6 +294,15 @@ impl BreakerConfigBuilder {
     }
 
     /// A call running at least this long is slow (even while it still runs).
+    ///
+    /// How each ending counts:
+    /// - it ends, after running this long: slow, and failed too when its error is a
+    ///   failure (one call, counted once, even when it was counted slow while it ran);
+    /// - it is cut (a caller's deadline, a `Policy` timeout, a dropped future, a panic)
+    ///   after running this long: slow, never failed (its outcome is unknown), so a
+    ///   dependency that hangs trips the slow-call rate even for callers whose deadlines are
+    ///   shorter than its hang; a `Policy` timeout counts as failed as well;
+    /// - it is cut sooner: cancelled, not recorded (it says nothing about the dependency).
     pub fn slow_call_duration(mut self, d: Duration) -> Self {
         self.config.slow_call_duration = d;
         self

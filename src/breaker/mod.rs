@@ -139,7 +139,9 @@ impl Breaker {
     ///
     /// # Cancel safety
     /// Dropping the future records the call as cancelled (not as a failure) and gives a
-    /// half-open probe slot back; so does a panic in `f`.
+    /// half-open probe slot back; so does a panic in `f`. A call dropped after it had run
+    /// `slow_call_duration` is recorded as a slow call (see
+    /// [`BreakerConfigBuilder::slow_call_duration`](crate::breaker::BreakerConfigBuilder::slow_call_duration)).
     ///
     /// # Examples
     /// ```

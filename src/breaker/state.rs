@@ -321,6 +321,55 @@ impl BreakerShared {
         let outcome = Outcome { failed, slow };
         if a.probe {
             self.record_probe(word, outcome);
+        } else if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
+            let nanos = self.clock.to_nanos(now);
+            let totals = if !counted_while_running {
+                Some(self.window.record(nanos, outcome))
+            } else if failed {
+                // Counted slow while it ran; the failure it ended in counts too (slow and
+                // failed, as Resilience4j counts it), without counting the call twice.
+                self.window.mark_failed(nanos)
+            } else {
+                None
+            };
+            if let (Some(totals), BreakerState::Closed) = (totals, state) {
+                self.maybe_trip(word, totals);
+            }
+        }
+    }
+
+    /// A call admitted but never completed: cancelled (future dropped, a deadline or a
+    /// timeout cut it) or panicked.
+    ///
+    /// Its outcome is unknown, so it never counts as a failure. But a call that had already
+    /// run `slow_call_duration` is a slow call whatever ended it: it is recorded slow (once:
+    /// not again if the in-flight scan counted it while it ran), so a dependency that hangs
+    /// trips the slow-call rate even for callers whose deadlines are short. A call cut
+    /// sooner says nothing about the dependency and is not recorded; a probe cut sooner
+    /// gives its slot back.
+    fn abandon(&self, a: &Admission<'_>) {
+        let Some(ticket) = a.ticket else { return };
+        let now = self.clock.ticks();
+        let counted_while_running = self.inflight.finish(ticket);
+        self.calls.add(CANCELLED);
+        let slow = now.saturating_sub(a.start) >= self.hot.slow_ticks.load(Ordering::Relaxed);
+        if !slow {
+            if a.probe {
+                self.give_probe_back(a.generation);
+            }
+            return;
+        }
+        let word = self.word.load(Ordering::Acquire);
+        let (state, generation) = unpack(word);
+        if generation != a.generation {
+            return;
+        }
+        let outcome = Outcome {
+            failed: false,
+            slow: true,
+        };
+        if a.probe {
+            self.record_probe(word, outcome);
         } else if !counted_while_running
             && matches!(state, BreakerState::Closed | BreakerState::MetricsOnly)
         {
@@ -328,16 +377,6 @@ impl BreakerShared {
             if state == BreakerState::Closed {
                 self.maybe_trip(word, totals);
             }
-        }
-    }
-
-    /// A call admitted but never completed: cancelled (future dropped) or panicked.
-    fn abandon(&self, a: &Admission<'_>) {
-        let Some(ticket) = a.ticket else { return };
-        self.inflight.finish(ticket);
-        self.calls.add(CANCELLED);
-        if a.probe {
-            self.give_probe_back(a.generation);
         }
     }
 

@@ -119,6 +119,32 @@ impl CountWindow {
         self.totals()
     }
 
+    /// Turns one recorded slow call that did not fail into a slow call that failed (a call
+    /// the in-flight scan counted slow while it ran, which then failed), newest first.
+    /// Which slot carries the flag does not change the totals. `None` when no such call is
+    /// left in the window (it has aged out: nothing to amend).
+    #[cold]
+    pub(crate) fn mark_failed(&self) -> Option<Totals> {
+        let len = self.slots.len() as u64;
+        let cursor = self.cursor.load(Ordering::Acquire);
+        for back in 1..=len {
+            // usize fits: the index is below the slot count.
+            let slot = &self.slots[(cursor.wrapping_sub(back) % len) as usize];
+            let mut old = slot.load(Ordering::Acquire);
+            while old & (PRESENT | SLOW | FAILED) == PRESENT | SLOW {
+                match slot.compare_exchange(old, old | FAILED, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        self.failed.fetch_add(1, Ordering::AcqRel);
+                        return Some(self.totals());
+                    }
+                    Err(seen) => old = seen,
+                }
+            }
+        }
+        None
+    }
+
     pub(crate) fn totals(&self) -> Totals {
         Totals {
             calls: self.calls.load(Ordering::Acquire),
@@ -141,6 +167,8 @@ impl CountWindow {
 #[derive(Clone, Copy, Debug, Default)]
 struct Bucket {
     totals: Totals,
+    /// Of the slow calls, those that also failed.
+    slow_failed: u32,
 }
 
 /// Outcomes of the last `n` buckets of `bucket_nanos` each (Resilience4j's algorithm):
@@ -183,8 +211,27 @@ impl TimeWindow {
     pub(crate) fn record(&mut self, now: u64, o: Outcome) -> Totals {
         let i = self.advance(now);
         self.buckets[i].totals.add(o);
+        self.buckets[i].slow_failed += u32::from(o.slow && o.failed);
         self.totals.add(o);
         self.totals
+    }
+
+    /// [`CountWindow::mark_failed`] for buckets: the newest bucket still in the window with a
+    /// slow call that did not fail gets a failure.
+    pub(crate) fn mark_failed(&mut self, now: u64) -> Option<Totals> {
+        self.advance(now);
+        let n = self.buckets.len() as u64;
+        for back in 0..n {
+            // usize fits: the index is below the bucket count.
+            let b = &mut self.buckets[((self.head + n - back) % n) as usize];
+            if b.totals.slow > b.slow_failed {
+                b.totals.failed += 1;
+                b.slow_failed += 1;
+                self.totals.failed += 1;
+                return Some(self.totals);
+            }
+        }
+        None
     }
 
     /// Totals of the window ending at `now`.
@@ -214,6 +261,15 @@ impl Window {
         match self {
             Window::Count(w) => w.record(o),
             Window::Time(w) => w.lock().unwrap_or_else(|p| p.into_inner()).record(now, o),
+        }
+    }
+
+    /// Turns a recorded slow call into a slow call that failed (see
+    /// [`CountWindow::mark_failed`]).
+    pub(crate) fn mark_failed(&self, now: u64) -> Option<Totals> {
+        match self {
+            Window::Count(w) => w.mark_failed(),
+            Window::Time(w) => w.lock().unwrap_or_else(|p| p.into_inner()).mark_failed(now),
         }
     }
 
@@ -319,6 +375,36 @@ mod tests {
             );
         }
         assert_eq!(w.record(OK), full);
+    }
+
+    #[test]
+    fn a_slow_call_marked_failed_counts_once_and_leaves_with_its_slot() {
+        let w = CountWindow::new(3);
+        assert_eq!(w.mark_failed(), None, "no slow call to amend");
+        w.record(SLOW);
+        w.record(OK);
+        let t = |calls, failed, slow| Totals {
+            calls,
+            failed,
+            slow,
+        };
+        assert_eq!(w.mark_failed(), Some(t(2, 1, 1)));
+        assert_eq!(w.mark_failed(), None, "the one slow call is already failed");
+        w.record(OK);
+        // the slow, failed call falls out with its slot
+        assert_eq!(w.record(OK), t(3, 0, 0));
+
+        let mut tw = TimeWindow::new(2, 10);
+        tw.record(0, SLOW);
+        tw.record(15, OK);
+        assert_eq!(
+            tw.mark_failed(15),
+            Some(t(2, 1, 1)),
+            "found in an older bucket"
+        );
+        assert_eq!(tw.mark_failed(15), None);
+        assert_eq!(tw.totals(20), t(1, 0, 0), "left with its bucket");
+        assert_eq!(tw.mark_failed(20), None);
     }
 
     #[test]

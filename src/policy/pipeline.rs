@@ -19,7 +19,9 @@ use crate::limiter::Limiter;
 /// timeout, call**. So every attempt is admitted and counted by the breaker, limiter and
 /// bulkhead; the timeout bounds one attempt and the deadline all of them; retry backoffs
 /// never sleep past the deadline. The breaker counts an attempt's inner error as its
-/// classifier says and a timeout as a failure; a limiter or bulkhead rejection says nothing
+/// classifier says and a timeout as a failure (a slow one when the attempt had run
+/// `slow_call_duration`); an attempt the deadline cuts counts as slow when it had run
+/// `slow_call_duration`, else as cancelled; a limiter or bulkhead rejection says nothing
 /// about the dependency and is not counted.
 ///
 /// # Examples
