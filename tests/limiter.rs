@@ -351,7 +351,7 @@ async fn keyed_limits_per_plan_reset_and_idle_eviction() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_million_distinct_keys_never_hold_more_than_the_cap() {
+async fn a_million_distinct_keys_never_hold_more_than_the_cap_nor_reset_a_held_key() {
     let rt = Runtime::start().await.unwrap();
     let cap = 10_000;
     let keyed = rt
@@ -362,21 +362,60 @@ async fn a_million_distinct_keys_never_hold_more_than_the_cap() {
         .await
         .unwrap();
     let mut most = 0;
+    let mut admitted = 0u64;
     for key in 0..1_000_000u64 {
-        keyed.check(&key).unwrap();
+        admitted += u64::from(keyed.check(&key).is_ok());
         most = most.max(keyed.len());
         if key % 100_000 == 0 {
-            tokio::time::advance(MS).await; // the least recently seen are shed first
+            tokio::time::advance(MS).await;
         }
     }
-    assert!(most <= cap as usize, "held {most} keys, cap {cap}");
+    assert_eq!(most, cap as usize, "never one key more than the cap");
+    assert_eq!(keyed.len(), cap as usize);
+    // each held key once, then the new keys past the cap share one quota of 5 per hour
+    assert_eq!(admitted, u64::from(cap) + 5);
+    // a held key kept its state through the flood: its quota is still partly spent
+    assert_eq!(keyed.check(&0).unwrap().remaining, 3);
+    rt.shutdown().await;
+}
+
+/// Touching many new keys between two checks of a key at its limit must not hand that key
+/// a fresh quota (the key escaped its limit when the table dropped the least recently seen
+/// keys to make room).
+#[tokio::test(start_paused = true)]
+async fn flooding_new_keys_never_resets_a_held_keys_quota() {
+    let rt = Runtime::start().await.unwrap();
+    let keyed = rt
+        .keyed_limiter(
+            "lim-escape",
+            KeyedLimiterConfig::new(LimiterConfig::gcra(Quota::per_minute(1))).max_keys(64),
+        )
+        .await
+        .unwrap();
+    let victim = u64::MAX;
+    let mut admitted = 0;
+    let mut fresh = 0u64;
+    for _ in 0..20 {
+        admitted += u32::from(keyed.check(&victim).is_ok());
+        for _ in 0..200 {
+            let _ = keyed.check(&fresh);
+            fresh += 1;
+            assert!(keyed.len() <= 64, "held {} keys", keyed.len());
+        }
+        tokio::time::advance(MS).await;
+    }
+    assert_eq!(admitted, 1, "1 per minute, whatever other keys do");
+    // once the held keys are back at a full quota they are idle, and make room
+    tokio::time::advance(SEC * 60).await;
     assert!(
-        keyed.len() > cap as usize / 2,
-        "the cap is used, not emptied: {}",
-        keyed.len()
+        keyed.check(&(fresh + 1)).is_ok(),
+        "a new key gets its own quota"
     );
-    // a recently seen key survived the shedding: its quota is still partly spent
-    assert_eq!(keyed.check(&999_999).unwrap().remaining, 3);
+    assert!(keyed.check(&(fresh + 1)).is_err(), "its own: 1 per minute");
+    assert!(
+        keyed.check(&victim).is_ok(),
+        "the victim's next unit, a minute on"
+    );
     rt.shutdown().await;
 }
 

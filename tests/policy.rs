@@ -413,13 +413,13 @@ async fn timeouts_and_deadlines_that_cut_slow_calls_reach_the_breaker() {
         .unwrap();
     let db = rt.breaker("pol-cut", config).await.unwrap();
     let timed = Policy::new().breaker(&db).timeout(300 * MS);
-    let r = timed.execute(|| pending::<Result<(), ()>>()).await;
+    let r = timed.execute(pending::<Result<(), ()>>).await;
     assert!(matches!(r, Err(CallError::Timeout { .. })), "{r:?}");
     let m = db.metrics();
     assert_eq!((m.calls, m.failed, m.slow), (1, 1, 1), "{m:?}");
 
     let cut = Policy::new().breaker(&db).deadline(105 * MS);
-    let r = cut.execute(|| pending::<Result<(), ()>>()).await;
+    let r = cut.execute(pending::<Result<(), ()>>).await;
     assert!(
         matches!(r, Err(CallError::DeadlineExceeded { .. })),
         "{r:?}"
@@ -428,7 +428,7 @@ async fn timeouts_and_deadlines_that_cut_slow_calls_reach_the_breaker() {
     assert_eq!((m.calls, m.failed, m.slow), (2, 1, 2), "{m:?}");
 
     let quick = Policy::new().breaker(&db).deadline(50 * MS);
-    let r = quick.execute(|| pending::<Result<(), ()>>()).await;
+    let r = quick.execute(pending::<Result<(), ()>>).await;
     assert!(
         matches!(r, Err(CallError::DeadlineExceeded { .. })),
         "{r:?}"

@@ -323,7 +323,7 @@ pub type QuotaResolver<K> = Arc<dyn Fn(&K) -> Quota + Send + Sync>;
 ///
 /// # Defaults
 /// - every key gets the base config's quota (no resolver)
-/// - `max_keys`: 100,000; past it the least recently seen keys are shed
+/// - `max_keys`: 100,000; at the cap, see [`max_keys`](Self::max_keys)
 /// - `idle_sweep`: every 10 s the actor drops keys back at a full quota (they carry nothing)
 pub struct KeyedLimiterConfig<K> {
     pub(crate) base: LimiterConfig,
@@ -387,7 +387,15 @@ impl<K> KeyedLimiterConfig<K> {
         self
     }
 
-    /// The most keys held at once (at least 1).
+    /// The most keys held at once (at least 1); the table never holds one more.
+    ///
+    /// Only idle keys (back at a full quota, so they carry nothing) are ever dropped: by the
+    /// sweep every `idle_sweep`, and when a new key arrives at the cap. A key that holds
+    /// state is never dropped, since dropping it would hand it a fresh quota (touching many
+    /// new keys would then reset anyone's limit). While all `max_keys` held keys hold
+    /// state, new keys are decided on one **overflow** quota they share (the base
+    /// config's), counted in `palisade_limiter_overflow_total`; each gets its own quota once
+    /// idle keys make room. Size `max_keys` for the keys active within one quota period.
     pub fn max_keys(mut self, n: u32) -> Self {
         self.max_keys = n;
         self

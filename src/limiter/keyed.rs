@@ -1,10 +1,16 @@
 //! A keyed limiter's shared state: a quota per key in a sharded table, with bounded memory.
 //!
 //! Keys are hashed once (std's `RandomState`, so untrusted keys cannot aim at one shard) and
-//! the hash picks both the shard and the slot. Each shard holds at most
-//! `max_keys / shards` keys: inserting into a full shard first drops idle keys (back at a full
-//! quota, so they carry nothing), then the least recently seen eighth of the shard. The actor
-//! sweeps idle keys every `idle_sweep`.
+//! the hash picks both the shard and the slot. The table holds at most `max_keys` keys (one
+//! count for all shards, so never one more). Only idle keys are ever dropped (back at a full
+//! quota, so they carry nothing): the actor sweeps them every `idle_sweep`, and a new key
+//! arriving at the cap first clears the idle keys of its shard (at most once a millisecond
+//! per shard, so a flood of new keys cannot make every check walk a shard).
+//!
+//! A key that holds state is never dropped: dropping it would hand it a fresh quota, and
+//! anyone could escape a per-key limit by touching enough new keys in between. So when every
+//! held key holds state, new keys are decided on one **overflow** quota they all share (the
+//! base config's), until idle keys make room. Counted in `palisade_limiter_overflow_total`.
 
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -36,25 +42,29 @@ struct Entry<K> {
     a: u64,
     /// ...and burst or limit.
     b: u32,
-    /// When the key was last checked, in [`stamp`] units (about a millisecond).
-    last_seen: u32,
 }
 
-/// A coarse time stamp for recency: nanoseconds / 2^20 (about 1.05 ms), wrapping after
-/// about 52 days (ages are compared with wrapping arithmetic).
+/// A coarse time stamp: nanoseconds / 2^20 (about 1.05 ms), wrapping after about 52 days.
 fn stamp(now: u64) -> u32 {
     (now >> 20) as u32
 }
 
-type Shard<K> = HashTable<Entry<K>>;
+/// One shard: its keys, and when a new key at the cap last cleared its idle keys.
+struct Shard<K> {
+    table: HashTable<Entry<K>>,
+    /// [`stamp`] + 1 of the last clearing (0: never).
+    cleared: u32,
+}
 
 /// Everything a keyed check reads and writes.
 pub(crate) struct KeyedShared<K> {
     pub(crate) report: Reporter,
     shards: Box<[CachePadded<Mutex<Shard<K>>>]>,
     hasher: RandomState,
-    per_shard: usize,
+    max_keys: usize,
     len: AtomicUsize,
+    /// The quota new keys share while every held key holds state.
+    overflow: CachePadded<Mutex<Cell>>,
     /// When the next idle sweep is due (clock nanoseconds; only the actor touches it).
     next_sweep: AtomicU64,
     config: RwLock<KeyedLimiterConfig<K>>,
@@ -70,7 +80,7 @@ pub(crate) struct KeyedShared<K> {
     pub(crate) slot: ActorSlot<LimiterCommand>,
     keys_gauge: Gauge,
     evicted_idle: Counter,
-    evicted_capacity: Counter,
+    overflowed: Counter,
     /// Where the quotas live when not here (feature `redis`); the table then stands in
     /// while the backend is down (fail mode `Local`).
     #[cfg(feature = "redis")]
@@ -110,18 +120,23 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         #[cfg(not(feature = "redis"))]
         let _ = guard;
         let label = [("name", name.to_string())];
-        let evicted = |reason: &'static str| metrics::counter!(m::LIMITER_EVICTIONS, "name" => name.to_string(), "reason" => reason);
         let shared = Self {
             shards: (0..SHARDS)
-                .map(|_| CachePadded::new(Mutex::new(HashTable::new())))
+                .map(|_| {
+                    CachePadded::new(Mutex::new(Shard {
+                        table: HashTable::new(),
+                        cleared: 0,
+                    }))
+                })
                 .collect(),
             hasher: RandomState::new(),
-            per_shard: (config.max_keys as usize).div_ceil(SHARDS).max(1),
+            max_keys: config.max_keys as usize,
             len: AtomicUsize::new(0),
+            overflow: CachePadded::new(Mutex::new(Cell::default())),
             next_sweep: AtomicU64::new(0),
             keys_gauge: metrics::gauge!(m::LIMITER_KEYS, &label),
-            evicted_idle: evicted("idle"),
-            evicted_capacity: evicted("capacity"),
+            evicted_idle: metrics::counter!(m::LIMITER_EVICTIONS, "name" => name.to_string(), "reason" => "idle"),
+            overflowed: metrics::counter!(m::LIMITER_OVERFLOW, &label),
             report: Reporter::new(name, telemetry, config.base.shadow),
             base: RwLock::new(base),
             family: base,
@@ -221,7 +236,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         // between would decide at a time older than the key's state and write a state for a
         // past window, which the next caller reads as a fresh window (over-admission).
         let now = self.clock.nanos();
-        let entry = match shard.find_mut(hash, |e| e.key == *key) {
+        let entry = match shard.table.find_mut(hash, |e| e.key == *key) {
             Some(e) => e,
             None => {
                 // keys a resolver gave a quota carry its parameters; the others follow the
@@ -231,12 +246,13 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
                     Some(Ok(own)) => self.local(own).parts(),
                     Some(Err(e)) => return Decision::InvalidQuota { field: e.field },
                 };
-                if shard.len() >= self.per_shard {
-                    self.make_room(&mut shard, now);
+                if !self.take_room(&mut shard, now) {
+                    drop(shard);
+                    return self.check_overflow(n);
                 }
-                self.len.fetch_add(1, Ordering::Relaxed);
                 self.keys_gauge.increment(1.0);
                 shard
+                    .table
                     .insert_unique(
                         hash,
                         Entry {
@@ -244,14 +260,12 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
                             cell: Cell::default(),
                             a,
                             b,
-                            last_seen: stamp(now),
                         },
                         |e| self.hasher.hash_one(&e.key),
                     )
                     .into_mut()
             }
         };
-        entry.last_seen = stamp(now);
         let (cell, decision) = self.algorithm_of(entry).check(entry.cell, now, n);
         if let Some(cell) = cell {
             entry.cell = cell;
@@ -259,40 +273,62 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         decision
     }
 
-    /// Frees at least one slot in a full shard: idle keys first, then the least recently
-    /// seen eighth.
-    fn make_room(&self, shard: &mut Shard<K>, now: u64) {
-        let before = shard.len();
-        shard.retain(|e| !self.algorithm_of(e).is_idle(e.cell, now));
-        let idle = before - shard.len();
-        let mut shed = 0;
-        if shard.len() >= self.per_shard {
-            let stamp = stamp(now);
-            let age = |e: &Entry<K>| stamp.wrapping_sub(e.last_seen);
-            let mut ages: Vec<u32> = shard.iter().map(age).collect();
-            let k = (ages.len() / 8).max(1);
-            let oldest = ages.len() - k;
-            let (_, &mut cutoff, _) = ages.select_nth_unstable(oldest);
-            let mut budget = k;
-            shard.retain(|e| {
-                let shed_it = budget > 0 && age(e) >= cutoff;
-                budget -= usize::from(shed_it);
-                !shed_it
-            });
-            shed = k - budget;
+    /// Counts one more key held, if the table is below `max_keys`. At the cap, clears the
+    /// shard's idle keys first (at most once per [`stamp`] per shard). `false`: no room.
+    fn take_room(&self, shard: &mut Shard<K>, now: u64) -> bool {
+        let take = || {
+            self.len
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |len| {
+                    (len < self.max_keys).then_some(len + 1)
+                })
+                .is_ok()
+        };
+        if take() {
+            return true;
         }
-        self.forget(idle, shed);
+        let at = stamp(now).wrapping_add(1);
+        if shard.cleared == at {
+            return false;
+        }
+        shard.cleared = at;
+        self.drop_idle(shard, now);
+        take()
     }
 
-    fn forget(&self, idle: usize, shed: usize) {
-        let gone = idle + shed;
-        if gone == 0 {
+    /// A new key's check while the table is full of keys that hold state: one quota (the
+    /// base config's) shared by every such key.
+    #[cold]
+    #[inline(never)]
+    fn check_overflow(&self, n: u32) -> Decision {
+        self.overflowed.increment(1);
+        let algorithm = self.family.with_parts(
+            self.table_a.load(Ordering::Relaxed),
+            self.table_b.load(Ordering::Relaxed),
+        );
+        let mut cell = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
+        let (new, decision) = algorithm.check(*cell, self.clock.nanos(), n);
+        if let Some(new) = new {
+            *cell = new;
+        }
+        decision
+    }
+
+    /// Drops the shard's idle keys.
+    fn drop_idle(&self, shard: &mut Shard<K>, now: u64) {
+        let before = shard.table.len();
+        shard
+            .table
+            .retain(|e| !self.algorithm_of(e).is_idle(e.cell, now));
+        self.forget(before - shard.table.len());
+    }
+
+    fn forget(&self, idle: usize) {
+        if idle == 0 {
             return;
         }
-        self.len.fetch_sub(gone, Ordering::Relaxed);
-        self.keys_gauge.decrement(gone as f64);
+        self.len.fetch_sub(idle, Ordering::AcqRel);
+        self.keys_gauge.decrement(idle as f64);
         self.evicted_idle.increment(idle as u64);
-        self.evicted_capacity.increment(shed as u64);
     }
 
     /// Sweeps idle keys if a sweep is due (every `idle_sweep`); returns the time to the next.
@@ -313,11 +349,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
     fn sweep(&self, now: u64) {
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            let before = shard.len();
-            shard.retain(|e| !self.algorithm_of(e).is_idle(e.cell, now));
-            let idle = before - shard.len();
-            drop(shard);
-            self.forget(idle, 0);
+            self.drop_idle(&mut shard, now);
         }
     }
 
@@ -329,12 +361,13 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         let hash = self.hasher.hash_one(key);
         let mut shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
         let removed = shard
+            .table
             .find_entry(hash, |e| e.key == *key)
             .map(|e| e.remove())
             .is_ok();
         drop(shard);
         if removed {
-            self.len.fetch_sub(1, Ordering::Relaxed);
+            self.len.fetch_sub(1, Ordering::AcqRel);
             self.keys_gauge.decrement(1.0);
         }
         removed

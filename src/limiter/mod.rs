@@ -234,9 +234,12 @@ impl Limiter {
 /// A named rate limiter with a quota per key (user, IP, API key), from
 /// [`Runtime::keyed_limiter`](crate::Runtime::keyed_limiter). Cheap to clone.
 ///
-/// Memory stays bounded whatever keys arrive: at most `max_keys` are held (the least
-/// recently seen are shed past it) and idle keys are swept; both are counted in
-/// `palisade_limiter_evictions_total`. Metrics never carry the key.
+/// Memory stays bounded whatever keys arrive: at most `max_keys` are held, and idle keys are
+/// swept (counted in `palisade_limiter_evictions_total`). A key that holds state is never
+/// dropped, so no one escapes a limit by flooding new keys: at the cap, new keys share one
+/// overflow quota until idle keys make room (see
+/// [`KeyedLimiterConfig::max_keys`](crate::KeyedLimiterConfig::max_keys)). Metrics never
+/// carry the key.
 pub struct KeyedLimiter<K> {
     shared: Arc<KeyedShared<K>>,
 }

@@ -29,8 +29,12 @@ pub const CALL_DURATION: &str = "palisade_call_duration_seconds";
 pub const RATE_LIMIT: &str = "palisade_rate_limit_total";
 /// Gauge `{name}`: keys a keyed limiter holds.
 pub const LIMITER_KEYS: &str = "palisade_limiter_keys";
-/// Counter `{name, reason}`: keys dropped by a keyed limiter (`idle`, `capacity`).
+/// Counter `{name, reason}`: keys dropped by a keyed limiter (`idle`: only keys back at a
+/// full quota are ever dropped).
 pub const LIMITER_EVICTIONS: &str = "palisade_limiter_evictions_total";
+/// Counter `{name}`: checks of new keys a keyed limiter decided on its shared overflow quota,
+/// because every one of its `max_keys` held keys still held state.
+pub const LIMITER_OVERFLOW: &str = "palisade_limiter_overflow_total";
 /// Gauge `{name}`: 1 while a limiter's remote backend (Redis) answers, 0 while it is down.
 pub const LIMITER_BACKEND_UP: &str = "palisade_limiter_backend_up";
 /// Counter `{name, mode}`: checks a limiter decided by its fail mode because its backend was
@@ -78,6 +82,10 @@ pub fn describe() {
     describe_counter!(RATE_LIMIT, "Rate limit decisions.");
     describe_gauge!(LIMITER_KEYS, "Keys held by a keyed rate limiter.");
     describe_counter!(LIMITER_EVICTIONS, "Keys evicted by a keyed rate limiter.");
+    describe_counter!(
+        LIMITER_OVERFLOW,
+        "Checks of new keys decided on a keyed limiter's shared overflow quota (every held key holds state)."
+    );
     describe_gauge!(
         LIMITER_BACKEND_UP,
         "1 while a limiter's remote backend answers, 0 while it is down."
