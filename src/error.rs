@@ -20,7 +20,15 @@ pub enum CallError<E> {
     CircuitOpen {
         /// The breaker's name.
         name: Arc<str>,
-        /// Time left until the breaker lets probes through; `None` when it was forced open.
+        /// The state that rejected the call: [`Open`](crate::BreakerState::Open),
+        /// [`HalfOpen`](crate::BreakerState::HalfOpen) (every probe permit was taken) or
+        /// [`ForcedOpen`](crate::BreakerState::ForcedOpen).
+        state: crate::BreakerState,
+        /// When to try again. Open: the time left until the breaker lets probes through.
+        /// Half-open: a hint, the time by which the probes under way are expected to
+        /// decide (what is left of `max_wait_in_half_open` when set, else the shorter of
+        /// `slow_call_duration` and `wait_in_open`). `None` when forced open: waiting
+        /// alone never ends that.
         retry_after: Option<Duration>,
     },
     /// The rate limiter denied the call.
@@ -81,9 +89,15 @@ impl<E> CallError<E> {
     {
         match self {
             CallError::Inner(e) => CallError::Inner(f(e)),
-            CallError::CircuitOpen { name, retry_after } => {
-                CallError::CircuitOpen { name, retry_after }
-            }
+            CallError::CircuitOpen {
+                name,
+                state,
+                retry_after,
+            } => CallError::CircuitOpen {
+                name,
+                state,
+                retry_after,
+            },
             CallError::RateLimited { name, retry_after } => {
                 CallError::RateLimited { name, retry_after }
             }
@@ -108,10 +122,31 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
             CallError::Inner(e) => write!(f, "call failed: {e}"),
             CallError::CircuitOpen {
                 name,
-                retry_after: Some(d),
-            } => write!(f, "circuit breaker `{name}` is open; retry after {d:?}"),
-            CallError::CircuitOpen { name, .. } => {
-                write!(f, "circuit breaker `{name}` is forced open")
+                state: crate::BreakerState::HalfOpen,
+                retry_after,
+            } => {
+                write!(
+                    f,
+                    "circuit breaker `{name}` is half-open and every probe permit is taken"
+                )?;
+                match retry_after {
+                    Some(d) => write!(f, "; retry after {d:?}"),
+                    None => Ok(()),
+                }
+            }
+            CallError::CircuitOpen {
+                name,
+                state: crate::BreakerState::ForcedOpen,
+                ..
+            } => write!(f, "circuit breaker `{name}` is forced open"),
+            CallError::CircuitOpen {
+                name, retry_after, ..
+            } => {
+                write!(f, "circuit breaker `{name}` is open")?;
+                match retry_after {
+                    Some(d) => write!(f, "; retry after {d:?}"),
+                    None => Ok(()),
+                }
             }
             CallError::RateLimited { name, retry_after } => {
                 write!(

@@ -658,3 +658,56 @@ async fn a_call_cut_after_running_slow_counts_slow_and_a_quick_cut_is_not_counte
     );
     rt.shutdown().await;
 }
+
+/// A rejection in half-open (every probe permit taken) says so and gives a hint, instead of
+/// claiming the breaker is forced open with no `retry_after`.
+#[tokio::test(start_paused = true)]
+async fn a_half_open_rejection_names_its_state_and_gives_a_hint() {
+    let config = count_window(2)
+        .max_wait_in_half_open(5 * SEC)
+        .build()
+        .unwrap();
+    let (rt, b, _ev) = spawn("br-half-open-full", config).await;
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    assert_eq!(b.state(), S::Open);
+    tokio::time::advance(10 * SEC).await;
+    settle().await;
+    assert_eq!(b.state(), S::HalfOpen);
+    // two probes hang and take both permits
+    let probes: Vec<_> = (0..2)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move { b.execute(pending::<Result<(), ()>>).await })
+        })
+        .collect();
+    settle().await;
+    tokio::time::advance(2 * SEC).await;
+    let e = ok(&b).await.expect_err("no probe permit left");
+    match &e {
+        CallError::CircuitOpen {
+            state, retry_after, ..
+        } => assert_eq!(
+            (*state, *retry_after),
+            (S::HalfOpen, Some(3 * SEC)),
+            "what is left of max_wait_in_half_open"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let message = e.to_string();
+    assert!(message.contains("half-open"), "{message}");
+    assert!(!message.contains("forced"), "{message}");
+    b.force_open().await;
+    match ok(&b).await {
+        Err(CallError::CircuitOpen {
+            state: S::ForcedOpen,
+            retry_after: None,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    for p in probes {
+        p.abort();
+    }
+    rt.shutdown().await;
+}

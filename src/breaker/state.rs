@@ -189,17 +189,22 @@ impl BreakerShared {
             return Ok(self.start_call(generation, false, now));
         }
         self.admit_slow(word, now)
-            .map_err(|retry_after| CallError::CircuitOpen {
+            .map_err(|(state, retry_after)| CallError::CircuitOpen {
                 name: Arc::clone(&self.name),
+                state,
                 retry_after,
             })
     }
 
-    /// Admission outside the closed state; `Err` carries the rejection's `retry_after`
-    /// (already counted and reported).
+    /// Admission outside the closed state; `Err` carries the rejecting state and the
+    /// rejection's `retry_after` (already counted and reported).
     #[cold]
     #[inline(never)]
-    fn admit_slow(&self, mut word: u64, now: Now) -> Result<Admission<'_>, Option<Duration>> {
+    fn admit_slow(
+        &self,
+        mut word: u64,
+        now: Now,
+    ) -> Result<Admission<'_>, (BreakerState, Option<Duration>)> {
         loop {
             let (state, generation) = unpack(word);
             let probe = match state {
@@ -213,12 +218,13 @@ impl BreakerShared {
                         start: 0,
                     })
                 }
-                BreakerState::ForcedOpen => return Err(self.reject(None)),
+                BreakerState::ForcedOpen => return Err((state, self.reject(None))),
                 BreakerState::Open => {
                     let nanos = self.clock.nanos_at(now);
                     let until = self.open_until.load(Ordering::Acquire);
                     if nanos < until {
-                        return Err(self.reject(Some(Duration::from_nanos(until - nanos))));
+                        let wait = Duration::from_nanos(until - nanos);
+                        return Err((state, self.reject(Some(wait))));
                     }
                     // The open wait is over and the actor has not moved yet (it may be
                     // down, or automatic half-open is off): move now.
@@ -232,7 +238,8 @@ impl BreakerShared {
                         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
                         .is_ok();
                     if !took {
-                        return Err(self.reject(None));
+                        let hint = self.half_open_hint(self.clock.nanos_at(now));
+                        return Err((state, self.reject(Some(hint))));
                     }
                     true
                 }
@@ -264,6 +271,25 @@ impl BreakerShared {
     #[inline(never)]
     fn nudge(&self) {
         self.slot.nudge();
+    }
+
+    /// When to try again after a half-open rejection (every probe permit taken): by when
+    /// the probes under way are expected to decide. What is left of
+    /// `max_wait_in_half_open` when set (the state ends then whatever the probes do), else
+    /// the shorter of `slow_call_duration` (a probe running that long is slow) and
+    /// `wait_in_open`. At least a millisecond.
+    fn half_open_hint(&self, now: u64) -> Duration {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        let hint = if config.max_wait_in_half_open.is_zero() {
+            config.slow_call_duration.min(config.wait_in_open)
+        } else {
+            let end = self
+                .since
+                .load(Ordering::Acquire)
+                .saturating_add(duration_nanos(config.max_wait_in_half_open));
+            Duration::from_nanos(end.saturating_sub(now))
+        };
+        hint.max(Duration::from_millis(1))
     }
 
     /// Counts and reports a rejection; returns its `retry_after`.

@@ -196,7 +196,8 @@ impl Retry {
                 retry.then_some(Duration::ZERO)
             }
             CallError::Timeout { .. } if r.timeout => Some(Duration::ZERO),
-            // Forced open (no retry_after) never ends by waiting.
+            // Forced open (no retry_after) never ends by waiting; half-open's hint is
+            // retried like open's wait.
             CallError::CircuitOpen {
                 retry_after: Some(d),
                 ..
