@@ -436,3 +436,78 @@ async fn timeouts_and_deadlines_that_cut_slow_calls_reach_the_breaker() {
     assert_eq!(db.metrics().calls, 2, "cut before it was slow: not counted");
     rt.shutdown().await;
 }
+
+/// What a call reads of its deadline, and sends downstream as a header, is never more than
+/// its attempt's timeout leaves: downstream was told ~600 ms while the attempt was cut at
+/// 300 ms.
+#[tokio::test(start_paused = true)]
+async fn the_deadline_a_call_sees_is_never_later_than_its_timeout() {
+    let policy = Policy::new().deadline(600 * MS).timeout(300 * MS);
+    let seen = policy
+        .execute(|| async { Ok::<_, ()>((deadline::header_value(), deadline::remaining())) })
+        .await
+        .unwrap();
+    assert_eq!(seen, (Some("300".to_string()), Some(300 * MS)));
+    // the deadline wins where it is the earlier
+    let policy = Policy::new().deadline(200 * MS).timeout(300 * MS);
+    let seen = policy
+        .execute(|| async { Ok::<_, ()>(deadline::grpc_header_value()) })
+        .await
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some("200000u"));
+    // a timeout alone is a deadline to the call, and the cut is still a timeout
+    let alone = Policy::new().timeout(250 * MS);
+    let seen = alone
+        .execute(|| async { Ok::<_, ()>(deadline::header_value()) })
+        .await
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some("250"));
+    let r = alone.execute(pending::<Result<(), ()>>).await;
+    assert!(matches!(r, Err(CallError::Timeout { .. })), "{r:?}");
+    let standalone = palisade::policy::timeout(100 * MS, async {
+        Ok::<_, CallError<()>>(deadline::header_value())
+    })
+    .await
+    .unwrap();
+    assert_eq!(standalone.as_deref(), Some("100"));
+}
+
+/// A budget already spent makes no call at all: no request goes downstream carrying
+/// `x-deadline-remaining: 0`.
+#[tokio::test(start_paused = true)]
+async fn a_spent_budget_makes_no_call() {
+    let calls = AtomicU32::new(0);
+    let call = || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, ()>(()) }
+    };
+    let r = Policy::new().deadline(Duration::ZERO).execute(call).await;
+    assert!(
+        matches!(r, Err(CallError::DeadlineExceeded { .. })),
+        "{r:?}"
+    );
+    let r = deadline::within(Duration::ZERO, async {
+        calls.fetch_add(1, Ordering::SeqCst);
+    })
+    .await;
+    assert!(r.is_err());
+    // an outer scope spent while the task slept: the Policy inside makes no call either
+    let nested = deadline::within(100 * MS, async {
+        tokio::time::sleep(100 * MS).await;
+        Policy::new()
+            .deadline(SEC_10)
+            .execute(|| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<_, ()>(()) }
+            })
+            .await
+    })
+    .await;
+    assert!(
+        matches!(nested, Ok(Err(CallError::DeadlineExceeded { .. }))),
+        "{nested:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+const SEC_10: Duration = Duration::from_secs(10);

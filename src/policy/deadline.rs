@@ -9,6 +9,11 @@
 //!
 //! The deadline is task-local: a task spawned inside the scope starts without one unless it
 //! is spawned with [`spawn`] (or its future wrapped with [`propagate`]).
+//!
+//! Inside a per-attempt timeout ([`Policy::timeout`](crate::Policy::timeout),
+//! [`timeout`](crate::policy::timeout)) the deadline a call sees is the earlier of the two,
+//! so the header it sends downstream never promises more time than the attempt has. A
+//! budget already spent makes no call: nothing goes downstream carrying a zero budget.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -52,7 +57,8 @@ pub struct HeaderError {
 }
 
 /// Runs `fut` with a deadline `budget` from now, or the enclosing deadline if that is
-/// earlier. Drops `fut` and returns `Err(DeadlineExceeded)` when the deadline passes.
+/// earlier. Drops `fut` and returns `Err(DeadlineExceeded)` when the deadline passes; when
+/// it has already passed (a zero budget, a spent enclosing scope), `fut` is never polled.
 ///
 /// # Cancel safety
 /// As cancel safe as `fut`.
@@ -76,8 +82,14 @@ pub async fn within<F: Future>(budget: Duration, fut: F) -> Result<F::Output, De
     run_in(Scope::narrowed(budget), fut).await
 }
 
-/// Runs `fut` inside `scope`, dropping it when the scope's deadline passes.
+/// Runs `fut` inside `scope`, dropping it when the scope's deadline passes. A deadline
+/// already passed never polls `fut` (a spent budget makes no call).
 async fn run_in<F: Future>(scope: Scope, fut: F) -> Result<F::Output, DeadlineExceeded> {
+    if scope.is_spent_at(Stamp::now()) {
+        return Err(DeadlineExceeded {
+            budget: scope.budget,
+        });
+    }
     Guarded::new(Some(scope), None, fut)
         .await
         .map_err(|_| DeadlineExceeded {
@@ -89,6 +101,35 @@ impl Scope {
     /// The scope for a new budget: the earlier of now + budget and the enclosing deadline.
     pub(crate) fn narrowed(budget: Duration) -> Scope {
         Self::narrowed_at(budget, Stamp::now())
+    }
+
+    /// `true` when the deadline has passed at `now` (nothing started then may run).
+    #[inline]
+    pub(crate) fn is_spent_at(&self, now: Stamp) -> bool {
+        self.deadline <= now
+    }
+
+    /// The budget this scope was opened with.
+    pub(crate) fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    /// This scope seen from inside a timeout ending `at`: the earlier of the two, so what a
+    /// call reads ([`remaining`], the headers it sends downstream) never promises more time
+    /// than its timeout leaves. `after` is the budget reported for a scope made of the
+    /// timeout alone.
+    fn within_timeout(scope: Option<Scope>, at: Stamp, after: Duration) -> Scope {
+        match scope {
+            Some(s) if s.deadline <= at => s,
+            Some(s) => Scope {
+                deadline: at,
+                budget: s.budget,
+            },
+            None => Scope {
+                deadline: at,
+                budget: after,
+            },
+        }
     }
 
     /// [`narrowed`](Self::narrowed) with the time already read.
@@ -139,6 +180,8 @@ pin_project_lite::pin_project! {
     /// The one time limit of palisade: runs `fut` inside a deadline scope (if any; the
     /// task-local is set around each poll, so `fut` is never moved into another future), cut
     /// off at the deadline or at a timeout, whichever comes first (the timeout on a tie).
+    /// With a timeout, the scope `fut` sees ends at the timeout when that is earlier, so the
+    /// deadline a call reads or sends downstream is never later than its own cut.
     /// Like `tokio::time::timeout` it polls before it checks the time, but it arms a timer
     /// only after a first poll that did not finish: a call that completes at once never
     /// touches tokio's timer wheel nor reads tokio's clock. `within`, `timeout` and every
@@ -156,6 +199,10 @@ pin_project_lite::pin_project! {
 
 impl<F> Guarded<F> {
     pub(crate) fn new(scope: Option<Scope>, timeout: Option<(Stamp, Duration)>, fut: F) -> Self {
+        let scope = match timeout {
+            Some((at, after)) => Some(Scope::within_timeout(scope, at, after)),
+            None => scope,
+        };
         Self {
             fut,
             scope,
@@ -164,7 +211,8 @@ impl<F> Guarded<F> {
         }
     }
 
-    /// The earliest limit and what it is.
+    /// The earliest limit and what it is (the timeout on a tie: a scope ending at the
+    /// timeout is the timeout's).
     fn limit(&self) -> Option<(Stamp, Cut)> {
         let deadline = self.scope.map(|s| (s.deadline, Cut::Deadline(s.budget)));
         let timeout = self.timeout.map(|(at, after)| (at, Cut::Timeout(after)));
@@ -345,6 +393,12 @@ mod tests {
         async fn a_ready_future_passes_and_sees_the_scope() {
             let scope = Some(Scope::narrowed(5 * SEC));
             let left = Guarded::new(scope, at(SEC), async { remaining() }).await;
+            assert_eq!(
+                left,
+                Ok(Some(SEC)),
+                "the timeout is the earlier: it is what is left"
+            );
+            let left = Guarded::new(scope, at(9 * SEC), async { remaining() }).await;
             assert_eq!(left, Ok(Some(5 * SEC)));
             assert_eq!(
                 Guarded::new(None, None, async { remaining() }).await,

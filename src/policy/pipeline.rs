@@ -84,7 +84,10 @@ impl Policy {
         self
     }
 
-    /// A time limit for each attempt.
+    /// A time limit for each attempt. Inside the attempt, [`deadline::remaining`] and the
+    /// deadline headers tell the earlier of this limit and the deadline.
+    ///
+    /// [`deadline::remaining`]: crate::deadline::remaining
     pub fn timeout(mut self, after: Duration) -> Self {
         self.timeout = Some(after);
         self
@@ -128,6 +131,14 @@ impl Policy {
             // with its error; the deadline ends the whole call (whatever the attempt holds
             // is dropped with it: the breaker counts it cancelled).
             let result = 'attempt: {
+                // A spent budget makes no call (and spends no permit, quota or probe).
+                if let (Some(scope), Some(now)) = (scope, now) {
+                    if scope.is_spent_at(Stamp::at(now)) {
+                        return Err(CallError::DeadlineExceeded {
+                            budget: scope.budget(),
+                        });
+                    }
+                }
                 let admission = match (&self.breaker, now) {
                     (Some(breaker), Some(now)) => match breaker.admit_at(now) {
                         Ok(admission) => Some((breaker, admission)),
