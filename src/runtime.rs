@@ -58,7 +58,9 @@ struct Registry {
 /// Builds a [`Runtime`].
 ///
 /// # Defaults
-/// - `event_capacity`: 1024 events held for a slow subscriber before it lags.
+/// - `event_capacity`: 1024 events held for a slow subscriber before it lags (per lane:
+///   lifecycle events and per-call events are held apart); at most
+///   [`MAX_EVENT_CAPACITY`](Self::MAX_EVENT_CAPACITY).
 /// - `max_restarts`: 5 restarts of one actor inside `restart_window` (10 s); one more exit
 ///   leaves it down, degraded.
 #[derive(Clone, Debug)]
@@ -79,7 +81,12 @@ impl Default for RuntimeBuilder {
 }
 
 impl RuntimeBuilder {
-    /// Events the bus holds for a subscriber that has not read them yet.
+    /// The largest `event_capacity` accepted: 65,536 events per lane (the bus allocates
+    /// every slot up front; a subscriber further behind is better told that it lagged).
+    pub const MAX_EVENT_CAPACITY: usize = 1 << 16;
+
+    /// Events the bus holds for a subscriber that has not read them yet, per lane (1 to
+    /// [`MAX_EVENT_CAPACITY`](Self::MAX_EVENT_CAPACITY); checked by `start`).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = capacity;
         self
@@ -100,13 +107,20 @@ impl RuntimeBuilder {
     /// Starts the root supervisor and returns the runtime.
     ///
     /// # Errors
-    /// [`StartError::Config`] for a zero `event_capacity` (or one above `usize::MAX / 2`) or
-    /// a zero `restart_window`; [`StartError::Supervisor`] if the actor cannot start.
+    /// [`StartError::Config`] for an `event_capacity` of zero or above
+    /// [`MAX_EVENT_CAPACITY`](Self::MAX_EVENT_CAPACITY), or a zero `restart_window`;
+    /// [`StartError::Supervisor`] if the actor cannot start.
     pub async fn start(self) -> Result<Runtime, StartError> {
-        if self.event_capacity == 0 || self.event_capacity > usize::MAX / 2 {
-            return Err(
-                ConfigError::new("event_capacity", "must be between 1 and usize::MAX / 2").into(),
-            );
+        if self.event_capacity == 0 || self.event_capacity > Self::MAX_EVENT_CAPACITY {
+            return Err(ConfigError::new(
+                "event_capacity",
+                format!(
+                    "{} is out of range: must be between 1 and {}",
+                    self.event_capacity,
+                    Self::MAX_EVENT_CAPACITY
+                ),
+            )
+            .into());
         }
         if self.restart_window.is_zero() {
             return Err(ConfigError::new("restart_window", "must be greater than zero").into());

@@ -240,12 +240,14 @@ async fn half_open_reopens_on_probe_failures_and_rejects_past_its_permits() {
     });
     settle().await;
     assert_eq!(b.metrics().half_open_probes_left, 0);
+    // the hint: the shorter of slow_call_duration (60 s) and wait_in_open (10 s)
     assert!(matches!(
         ok(&b).await,
         Err(CallError::CircuitOpen {
-            retry_after: None,
+            state: S::HalfOpen,
+            retry_after: Some(d),
             ..
-        })
+        }) if d == 10 * SEC
     ));
     p1.await.unwrap().expect("probe ok");
     assert!(p2.await.unwrap().is_err());

@@ -196,19 +196,97 @@ async fn a_subscriber_that_never_reads_blocks_nobody_and_learns_what_it_lost() {
         .await
         .expect("spawn");
     let _held = pool.try_acquire().expect("permit");
-    // 10,000 rejections, each publishing an event nobody reads: none of them waits.
-    for _ in 0..10_000 {
+    // 1,000 rejections a second apart (each one is published: one per second per reason),
+    // each an event nobody reads: none of them waits.
+    for _ in 0..1_000 {
         let r = pool.execute(|| async { Ok::<_, ()>(()) }).await;
         assert!(matches!(r, Err(CallError::BulkheadFull { .. })));
+        tokio::time::advance(Duration::from_secs(1)).await;
     }
     match idle.recv().await {
-        Err(RecvError::Lagged(n)) => assert_eq!(n, 10_000 - 8),
+        Err(RecvError::Lagged(n)) => assert_eq!(n, 1_000 - 8),
         other => panic!("expected Lagged, got {other:?}"),
     }
     for _ in 0..8 {
-        assert!(matches!(idle.recv().await, Ok(Event::CallRejected { .. })));
+        assert!(matches!(
+            idle.recv().await,
+            Ok(Event::CallRejected { suppressed: 0, .. })
+        ));
     }
     assert!(matches!(idle.try_recv(), Err(TryRecvError::Empty)));
+    rt.shutdown().await;
+}
+
+/// A rejection flood neither floods the event stream nor pushes lifecycle events out of a
+/// lagging subscriber's buffer: the restart and the degraded actor still arrive, and the
+/// rejections come as one event per second, carrying how many were folded into it.
+#[tokio::test(start_paused = true)]
+async fn a_rejection_flood_never_costs_a_subscriber_a_lifecycle_event() {
+    let rt = Runtime::builder()
+        .event_capacity(16)
+        .max_restarts(1)
+        .restart_window(Duration::from_secs(60))
+        .start()
+        .await
+        .expect("runtime");
+    let mut slow = rt.subscribe();
+    let pool = rt
+        .bulkhead(
+            "rt-flood",
+            BulkheadConfig::builder()
+                .max_concurrent(1)
+                .build()
+                .expect("valid"),
+        )
+        .await
+        .expect("spawn");
+    let _held = pool.try_acquire().expect("permit");
+    let name = "palisade.bulkhead.rt-flood";
+    let mut rejected = 0u64;
+    for round in 0..3 {
+        for _ in 0..50_000 {
+            assert!(pool.execute(|| async { Ok::<_, ()>(()) }).await.is_err());
+            rejected += 1;
+        }
+        if round < 2 {
+            where_is(name).expect("running").kill();
+            settle().await;
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    assert_eq!(
+        rt.degraded().await.len(),
+        1,
+        "killed twice with one restart allowed"
+    );
+    let mut lifecycle = vec![];
+    let mut published = 0u64;
+    let mut folded = 0u64;
+    loop {
+        match slow.try_recv() {
+            Ok(Event::CallRejected { suppressed, .. }) => {
+                published += 1;
+                folded += suppressed;
+            }
+            Ok(e @ (Event::ActorRestarted { .. } | Event::ActorDegraded { .. })) => {
+                lifecycle.push(e)
+            }
+            Ok(_) => {}
+            Err(TryRecvError::Empty) => break,
+            Err(e) => panic!("lost events: {e:?}"),
+        }
+    }
+    assert!(
+        matches!(
+            lifecycle.as_slice(),
+            [Event::ActorRestarted { .. }, Event::ActorDegraded { .. }]
+        ),
+        "{lifecycle:?}"
+    );
+    // one event per second of flood; the first two carry what was folded before them
+    assert_eq!(published, 3);
+    assert_eq!(folded, 2 * 49_999);
+    assert!(published + folded <= rejected);
     rt.shutdown().await;
 }
 
@@ -311,10 +389,74 @@ async fn runtime_settings_are_checked() {
         .await
         .expect_err("zero capacity");
     assert!(e.to_string().contains("event_capacity"), "{e}");
+    // absurd capacities are refused by name instead of aborting on allocation
+    for absurd in [1usize << 40, usize::MAX / 2, usize::MAX] {
+        let e = Runtime::builder()
+            .event_capacity(absurd)
+            .start()
+            .await
+            .expect_err("absurd capacity");
+        assert!(e.to_string().contains("event_capacity"), "{e}");
+        assert!(e.to_string().contains(&absurd.to_string()), "{e}");
+    }
+    let most = palisade::RuntimeBuilder::MAX_EVENT_CAPACITY;
+    let rt = Runtime::builder()
+        .event_capacity(most)
+        .start()
+        .await
+        .expect("the largest capacity");
+    rt.shutdown().await;
     let e = Runtime::builder()
         .restart_window(Duration::ZERO)
         .start()
         .await
         .expect_err("zero window");
     assert!(e.to_string().contains("restart_window"), "{e}");
+}
+
+/// Per-call events (here, thousands of retries) travel in their own lane: a subscriber that
+/// lags on them still gets every lifecycle event, in the order published.
+#[tokio::test(start_paused = true)]
+async fn a_retry_storm_never_pushes_a_restart_out_of_a_lagging_subscriber() {
+    use palisade::{Backoff, Policy, Retry};
+
+    let rt = Runtime::builder()
+        .event_capacity(8)
+        .start()
+        .await
+        .expect("runtime");
+    let mut slow = rt.subscribe();
+    let pool = rt.bulkhead("rt-storm", two_permits()).await.expect("spawn");
+    let storm = Policy::new().retry(
+        Retry::builder()
+            .max_attempts(2_000)
+            .backoff(Backoff::constant(Duration::from_millis(1)))
+            .events(&rt)
+            .build()
+            .expect("valid"),
+    );
+    let r = storm.execute(|| async { Err::<(), _>("down") }).await;
+    assert!(matches!(r, Err(CallError::Inner("down"))));
+    where_is("palisade.bulkhead.rt-storm")
+        .expect("running")
+        .kill();
+    settle().await;
+    let r = storm.execute(|| async { Err::<(), _>("down") }).await;
+    assert!(r.is_err());
+    drop(pool);
+    let (mut lost, mut restarts, mut retries) = (0, 0, 0);
+    loop {
+        match slow.try_recv() {
+            Ok(Event::ActorRestarted { .. }) => restarts += 1,
+            Ok(Event::RetryAttempt { .. }) => retries += 1,
+            Ok(_) => {}
+            Err(TryRecvError::Lagged(n)) => lost += n,
+            Err(TryRecvError::Empty) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(restarts, 1, "the restart survived the storm");
+    assert!(lost > 3_000, "the storm did overflow its lane: {lost}");
+    assert!(retries <= 8, "{retries}");
+    rt.shutdown().await;
 }

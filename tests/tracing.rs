@@ -100,3 +100,53 @@ async fn rejections_are_traced_without_an_event_subscriber() {
     );
     rt.shutdown().await;
 }
+
+/// A retry that never retried (its first attempt was a rejection it does not retry) logs
+/// "retry gave up" at DEBUG, not INFO: a rejection flood logged one INFO line per request.
+/// A retry that did retry still gives up at INFO.
+#[tokio::test(start_paused = true)]
+async fn a_retry_that_never_retried_gives_up_at_debug() {
+    use palisade::{Backoff, CallError, Policy, Retry};
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("palisade::retry=info")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let rt = Runtime::start().await.expect("runtime");
+    let api = rt
+        .limiter("traced-retry-api", LimiterConfig::gcra(Quota::per_hour(1)))
+        .await
+        .expect("spawn");
+    assert!(api.check().is_ok());
+    let retry = |name: &str| {
+        Retry::builder()
+            .name(name)
+            .max_attempts(3)
+            .backoff(Backoff::constant(Duration::from_millis(1)))
+            .build()
+            .expect("valid")
+    };
+    let rejected = Policy::new().retry(retry("never-retried")).limiter(&api);
+    for _ in 0..100 {
+        let r = rejected.execute(|| async { Ok::<_, ()>(()) }).await;
+        assert!(matches!(r, Err(CallError::RateLimited { .. })), "{r:?}");
+    }
+    let flaky = Policy::new().retry(retry("did-retry"));
+    let r = flaky.execute(|| async { Err::<(), _>("boom") }).await;
+    assert!(matches!(r, Err(CallError::Inner("boom"))));
+
+    let text = captured.text();
+    let gave_up = |name: &str| {
+        text.lines()
+            .filter(|l| l.contains("retry gave up") && l.contains(name))
+            .count()
+    };
+    assert_eq!(gave_up("never-retried"), 0, "{text}");
+    assert_eq!(gave_up("did-retry"), 1, "{text}");
+    rt.shutdown().await;
+}

@@ -17,7 +17,7 @@ use crate::clock::{duration_nanos, Clock, Now};
 use crate::error::CallError;
 use crate::supervisor::child::ActorSlot;
 use crate::telemetry::{
-    metrics as m, Event, Kind, RejectReason, Tally, Telemetry, TransitionReason,
+    metrics as m, Event, Kind, RejectReason, RejectionGate, Tally, Telemetry, TransitionReason,
 };
 
 /// Outcome labels of `palisade_calls_total`, in the order of `BreakerShared::calls`.
@@ -90,6 +90,7 @@ pub(crate) struct BreakerShared {
     transition_lock: Mutex<()>,
     pub(crate) clock: Clock,
     pub(crate) telemetry: Telemetry,
+    rejections: RejectionGate,
     pub(crate) slot: ActorSlot<BreakerCommand>,
     /// `palisade_calls_total` by outcome, tallied per thread and flushed by the actor (a
     /// recorder's counter is a locked add on a shared line).
@@ -150,6 +151,7 @@ impl BreakerShared {
             transition_lock: Mutex::new(()),
             clock,
             telemetry,
+            rejections: RejectionGate::default(),
             slot: ActorSlot::default(),
             calls,
             duration: metrics::histogram!(m::CALL_DURATION, &label),
@@ -297,13 +299,16 @@ impl BreakerShared {
         self.not_permitted.fetch_add(1, Ordering::Relaxed);
         self.calls.add(REJECTED);
         if self.telemetry.observes_rejections() {
-            self.telemetry.emit(Event::CallRejected {
-                name: Arc::clone(&self.name),
-                kind: Kind::Breaker,
-                reason: RejectReason::CircuitOpen,
-                retry_after,
-                shadow: false,
-            });
+            if let Some(suppressed) = self.rejections.pass(RejectReason::CircuitOpen) {
+                self.telemetry.emit(Event::CallRejected {
+                    name: Arc::clone(&self.name),
+                    kind: Kind::Breaker,
+                    reason: RejectReason::CircuitOpen,
+                    retry_after,
+                    shadow: false,
+                    suppressed,
+                });
+            }
         }
         retry_after
     }

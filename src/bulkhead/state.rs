@@ -15,7 +15,7 @@ use super::{BulkheadCommand, BulkheadRejected, BulkheadStatus};
 use crate::clock::{duration_nanos, Instant};
 use crate::policy::deadline;
 use crate::supervisor::child::ActorSlot;
-use crate::telemetry::{metrics as m, Event, Kind, RejectReason, Telemetry};
+use crate::telemetry::{metrics as m, Event, Kind, RejectReason, RejectionGate, Telemetry};
 
 /// Everything `execute` reads and writes.
 #[derive(Debug)]
@@ -29,6 +29,7 @@ pub(crate) struct BulkheadShared {
     /// Permits to retire as they come back, after a shrink found them in use.
     debt: AtomicU32,
     pub(crate) telemetry: Telemetry,
+    rejections: RejectionGate,
     pub(crate) slot: ActorSlot<BulkheadCommand>,
     /// Set from [`in_flight`](Self::in_flight) by the actor (every second, after each
     /// command and when it stops): moved per permit, a recorder's gauge was two CAS loops
@@ -51,6 +52,7 @@ impl BulkheadShared {
             max_queue: AtomicU32::new(config.max_queue),
             debt: AtomicU32::new(0),
             telemetry,
+            rejections: RejectionGate::default(),
             slot: ActorSlot::default(),
             in_flight_gauge: {
                 let g = metrics::gauge!(m::BULKHEAD_IN_FLIGHT, &label);
@@ -135,13 +137,16 @@ impl BulkheadShared {
         };
         self.rejected[index].increment(1);
         if self.telemetry.observes_rejections() {
-            self.telemetry.emit(Event::CallRejected {
-                name: Arc::clone(&self.name),
-                kind: Kind::Bulkhead,
-                reason,
-                retry_after: None,
-                shadow: false,
-            });
+            if let Some(suppressed) = self.rejections.pass(reason) {
+                self.telemetry.emit(Event::CallRejected {
+                    name: Arc::clone(&self.name),
+                    kind: Kind::Bulkhead,
+                    reason,
+                    retry_after: None,
+                    shadow: false,
+                    suppressed,
+                });
+            }
         }
         let name = Arc::clone(&self.name);
         match reason {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::decision::{Allowed, Decision, Denied};
-use crate::telemetry::{metrics as m, Event, Kind, RejectReason, Tally, Telemetry};
+use crate::telemetry::{metrics as m, Event, Kind, RejectReason, RejectionGate, Tally, Telemetry};
 
 /// Where each decision is counted in the tally.
 const ALLOWED: usize = 0;
@@ -22,6 +22,7 @@ const SHADOW_DENIED: usize = 2;
 pub(crate) struct Reporter {
     pub(crate) name: Arc<str>,
     pub(crate) telemetry: Telemetry,
+    rejections: RejectionGate,
     shadow: AtomicBool,
     decisions: Tally<3>,
 }
@@ -36,6 +37,7 @@ impl Reporter {
                 counter("shadow_denied"),
             ]),
             shadow: AtomicBool::new(shadow),
+            rejections: RejectionGate::default(),
             telemetry,
             name,
         }
@@ -121,7 +123,9 @@ impl Reporter {
         self.decisions
             .add(if shadow { SHADOW_DENIED } else { DENIED });
         if self.telemetry.observes_rejections() {
-            self.publish_denial(retry_after(), shadow);
+            if let Some(suppressed) = self.rejections.pass(RejectReason::RateLimited) {
+                self.publish_denial(retry_after(), shadow, suppressed);
+            }
         }
         shadow
     }
@@ -129,13 +133,14 @@ impl Reporter {
     /// The rejection event (apart, so counting a denial keeps a small stack frame).
     #[cold]
     #[inline(never)]
-    fn publish_denial(&self, retry_after: Duration, shadow: bool) {
+    fn publish_denial(&self, retry_after: Duration, shadow: bool, suppressed: u64) {
         self.telemetry.emit(Event::CallRejected {
             name: Arc::clone(&self.name),
             kind: Kind::Limiter,
             reason: RejectReason::RateLimited,
             retry_after: Some(retry_after),
             shadow,
+            suppressed,
         });
     }
 }

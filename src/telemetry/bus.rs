@@ -1,28 +1,47 @@
-//! The event bus: a `tokio::sync::broadcast` channel owned by the runtime.
+//! The event bus: two `tokio::sync::broadcast` lanes owned by the runtime, merged in
+//! publication order by each [`EventStream`].
+//!
+//! Lifecycle events (transitions, restarts, degraded actors, backend health,
+//! reconfigurations) and per-call events (rejections, retries) travel apart: a flood of
+//! per-call events can make a slow subscriber lag on its lane, but never pushes a lifecycle
+//! event out of the other. Every event carries a sequence number so a stream hands them out
+//! in the order they were published.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::event::Event;
 use super::metrics as m;
+
+/// Lanes: lifecycle first (it wins a tie), then per-call.
+const LIFECYCLE: usize = 0;
+const PER_CALL: usize = 1;
+
+type Sequenced = (u64, Event);
 
 /// The publishing side, cloned into every primitive's shared state. It outlives any actor
 /// restart because the runtime, not an actor, owns it.
 #[derive(Clone, Debug)]
 pub(crate) struct Telemetry {
-    sender: broadcast::Sender<Event>,
+    lanes: [broadcast::Sender<Sequenced>; 2],
+    sequence: Arc<AtomicU64>,
     /// Live subscriptions, kept here because `broadcast::Sender::receiver_count` takes a
     /// mutex, and rejections ask on every call.
     subscribers: Arc<AtomicUsize>,
 }
 
 impl Telemetry {
+    /// `capacity` events held per lane.
     pub(crate) fn new(capacity: usize) -> Self {
-        let (sender, _) = broadcast::channel(capacity);
         Self {
-            sender,
+            lanes: [
+                broadcast::channel(capacity).0,
+                broadcast::channel(capacity).0,
+            ],
+            sequence: Arc::new(AtomicU64::new(0)),
             subscribers: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -43,20 +62,28 @@ impl Telemetry {
             || tracing::enabled!(target: "palisade::rejection", tracing::Level::DEBUG)
     }
 
-    /// Records the event in `tracing` and publishes it. Never blocks: with no subscriber the
-    /// event is only traced; a full channel overwrites the oldest event.
+    /// Records the event in `tracing` and publishes it on its lane. Never blocks: with no
+    /// subscriber the event is only traced; a full lane overwrites its oldest event.
     pub(crate) fn emit(&self, event: Event) {
         event.trace();
         if self.has_subscribers() {
+            let lane = if event.is_per_call() {
+                PER_CALL
+            } else {
+                LIFECYCLE
+            };
+            let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
             // An error only means every subscriber left between the check and the send.
-            let _ = self.sender.send(event);
+            let _ = self.lanes[lane].send((seq, event));
         }
     }
 
     pub(crate) fn subscribe(&self) -> EventStream {
         self.subscribers.fetch_add(1, Ordering::Relaxed);
         EventStream {
-            receiver: self.sender.subscribe(),
+            lanes: [self.lanes[0].subscribe(), self.lanes[1].subscribe()],
+            held: [None, None],
+            closed: [false, false],
             subscribers: Arc::clone(&self.subscribers),
         }
     }
@@ -64,13 +91,18 @@ impl Telemetry {
 
 /// A subscription to the runtime's events, from [`Runtime::subscribe`](crate::Runtime::subscribe).
 ///
-/// It sees every event published after it was created. One that falls more than the
-/// channel's capacity behind gets `Err(RecvError::Lagged(n))` once, with `n` the number of
-/// events it lost (also added to `palisade_events_dropped_total`), then resumes with the
-/// oldest event still held.
+/// It sees every event published after it was created, in the order they were published.
+/// Lifecycle events and per-call events (rejections, retries) are buffered apart, each up
+/// to the runtime's `event_capacity`: one that falls further behind on either gets
+/// `Err(RecvError::Lagged(n))` once, with `n` the number of events it lost there (also
+/// added to `palisade_events_dropped_total`), then resumes with the oldest event still
+/// held. Per-call events never push lifecycle events out.
 #[derive(Debug)]
 pub struct EventStream {
-    receiver: broadcast::Receiver<Event>,
+    lanes: [broadcast::Receiver<Sequenced>; 2],
+    /// The next event of each lane, taken off it to compare sequence numbers.
+    held: [Option<Sequenced>; 2],
+    closed: [bool; 2],
     subscribers: Arc<AtomicUsize>,
 }
 
@@ -89,37 +121,83 @@ impl EventStream {
     ///
     /// # Cancel safety
     /// Cancel safe: a cancelled `recv` loses no event.
-    pub async fn recv(&mut self) -> Result<Event, broadcast::error::RecvError> {
-        let result = self.receiver.recv().await;
-        count_lag(&result);
-        result
+    pub async fn recv(&mut self) -> Result<Event, RecvError> {
+        loop {
+            match self.try_recv() {
+                Ok(event) => return Ok(event),
+                Err(TryRecvError::Lagged(n)) => return Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            // Both lanes are empty: wait for either. A branch that completes keeps its event
+            // in `held` (broadcast's `recv` is cancel safe, so the other loses nothing).
+            let [lifecycle, per_call] = &mut self.lanes;
+            let (lane, result) = tokio::select! {
+                biased;
+                r = lifecycle.recv(), if !self.closed[LIFECYCLE] => (LIFECYCLE, r),
+                r = per_call.recv(), if !self.closed[PER_CALL] => (PER_CALL, r),
+                else => return Err(RecvError::Closed),
+            };
+            match result {
+                Ok(event) => self.held[lane] = Some(event),
+                Err(RecvError::Closed) => self.closed[lane] = true,
+                Err(RecvError::Lagged(n)) => {
+                    ::metrics::counter!(m::EVENTS_DROPPED).increment(n);
+                    return Err(RecvError::Lagged(n));
+                }
+            }
+        }
     }
 
     /// The next event if one is ready, without waiting.
     ///
     /// # Errors
     /// `TryRecvError::Empty` when none is ready, `Lagged(n)` and `Closed` as for [`recv`](Self::recv).
-    pub fn try_recv(&mut self) -> Result<Event, broadcast::error::TryRecvError> {
-        let result = self.receiver.try_recv();
-        if let Err(broadcast::error::TryRecvError::Lagged(n)) = result {
-            ::metrics::counter!(m::EVENTS_DROPPED).increment(n);
+    pub fn try_recv(&mut self) -> Result<Event, TryRecvError> {
+        for lane in [LIFECYCLE, PER_CALL] {
+            if self.held[lane].is_some() || self.closed[lane] {
+                continue;
+            }
+            match self.lanes[lane].try_recv() {
+                Ok(event) => self.held[lane] = Some(event),
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Closed) => self.closed[lane] = true,
+                Err(TryRecvError::Lagged(n)) => {
+                    ::metrics::counter!(m::EVENTS_DROPPED).increment(n);
+                    return Err(TryRecvError::Lagged(n));
+                }
+            }
         }
-        result
+        let lane = match (&self.held[LIFECYCLE], &self.held[PER_CALL]) {
+            (Some((a, _)), Some((b, _))) => {
+                if a <= b {
+                    LIFECYCLE
+                } else {
+                    PER_CALL
+                }
+            }
+            (Some(_), None) => LIFECYCLE,
+            (None, Some(_)) => PER_CALL,
+            (None, None) if self.closed == [true, true] => return Err(TryRecvError::Closed),
+            (None, None) => return Err(TryRecvError::Empty),
+        };
+        let (_, event) = self.held[lane]
+            .take()
+            .expect("the lane chosen holds an event");
+        Ok(event)
     }
 
     /// Events waiting to be read.
     pub fn len(&self) -> usize {
-        self.receiver.len()
+        self.lanes
+            .iter()
+            .map(broadcast::Receiver::len)
+            .sum::<usize>()
+            + self.held.iter().filter(|h| h.is_some()).count()
     }
 
     /// `true` when no event waits to be read.
     pub fn is_empty(&self) -> bool {
-        self.receiver.is_empty()
-    }
-}
-
-fn count_lag(result: &Result<Event, broadcast::error::RecvError>) {
-    if let Err(broadcast::error::RecvError::Lagged(n)) = result {
-        ::metrics::counter!(m::EVENTS_DROPPED).increment(*n);
+        self.len() == 0
     }
 }

@@ -90,6 +90,17 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// A small number per reason, for tables indexed by reason.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            RejectReason::CircuitOpen => 0,
+            RejectReason::RateLimited => 1,
+            RejectReason::BulkheadFull => 2,
+            RejectReason::QueueFull => 3,
+            RejectReason::Deadline => 4,
+        }
+    }
+
     /// The lowercase label used in metrics and logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -118,6 +129,10 @@ pub enum Event {
         reason: TransitionReason,
     },
     /// A primitive rejected a call or a check.
+    ///
+    /// Published at most once per second per primitive and reason (the first rejection of a
+    /// quiet spell at once); the rejections in between are folded into the next event's
+    /// `suppressed`. The `metrics` series count every rejection.
     CallRejected {
         /// The primitive's name.
         name: Arc<str>,
@@ -129,6 +144,9 @@ pub enum Event {
         retry_after: Option<Duration>,
         /// `true` when the primitive runs in shadow mode: it reports but lets the call pass.
         shadow: bool,
+        /// Rejections of the same primitive and reason since its previous `CallRejected`
+        /// that were not published one by one.
+        suppressed: u64,
     },
     /// A retry is about to sleep and try again.
     RetryAttempt {
@@ -195,6 +213,16 @@ pub enum Event {
 }
 
 impl Event {
+    /// `true` for events about single calls (rejections, retries), which travel in their
+    /// own lane so that however many there are, they never push out lifecycle events
+    /// (transitions, restarts, degraded actors, backend health, reconfigurations).
+    pub(crate) fn is_per_call(&self) -> bool {
+        matches!(
+            self,
+            Event::CallRejected { .. } | Event::RetryAttempt { .. } | Event::RetryExhausted { .. }
+        )
+    }
+
     /// The name of the primitive (or retry) the event is about.
     pub fn name(&self) -> &str {
         match self {
@@ -227,10 +255,11 @@ impl Event {
                 reason,
                 retry_after,
                 shadow,
+                suppressed,
             } => tracing::debug!(
                 target: "palisade::rejection",
                 name = %name, kind = kind.as_str(), reason = reason.as_str(),
-                retry_after = ?retry_after, shadow,
+                retry_after = ?retry_after, shadow, suppressed,
                 "call rejected"
             ),
             Event::RetryAttempt {
@@ -242,6 +271,17 @@ impl Event {
                 target: "palisade::retry",
                 retry = %name, attempt, delay = ?delay, error = %error,
                 "retrying"
+            ),
+            // A retry that never retried (the first attempt was not retryable, often a
+            // rejection) says nothing new: debug, so a rejection flood does not log at info.
+            Event::RetryExhausted {
+                name,
+                attempts,
+                cause,
+            } if *attempts <= 1 => tracing::debug!(
+                target: "palisade::retry",
+                retry = %name, attempts, cause,
+                "retry gave up"
             ),
             Event::RetryExhausted {
                 name,
