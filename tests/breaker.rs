@@ -713,3 +713,58 @@ async fn a_half_open_rejection_names_its_state_and_gives_a_hint() {
     }
     rt.shutdown().await;
 }
+
+/// With its actor left down (degraded), nothing moves an open breaker to half-open on
+/// time; `state()` and `metrics()` must still tell the state by the clock, not the stale
+/// `Open` until the next call.
+#[tokio::test(start_paused = true)]
+async fn a_degraded_breaker_reports_its_state_by_the_clock() {
+    let rt = Runtime::builder()
+        .max_restarts(0)
+        .start()
+        .await
+        .expect("runtime");
+    let mut ev = rt.subscribe();
+    let b = rt
+        .breaker(
+            "br-degraded-clock",
+            count_window(2)
+                .wait_in_open(10 * SEC)
+                .max_wait_in_half_open(5 * SEC)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    palisade::ractor::registry::where_is("palisade.breaker.br-degraded-clock".to_string())
+        .expect("running")
+        .kill();
+    next_matching(&mut ev, |e| matches!(e, Event::ActorDegraded { .. })).await;
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    assert_eq!(b.state(), S::Open);
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Closed, S::Open, R::FailureRate)
+    );
+    tokio::time::advance(10 * SEC - MS).await;
+    settle().await;
+    assert_eq!(b.state(), S::Open, "1 ms before wait_in_open ends");
+    tokio::time::advance(MS).await;
+    settle().await;
+    assert_eq!(b.metrics().state, S::HalfOpen);
+    assert_eq!(b.state(), S::HalfOpen);
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Open, S::HalfOpen, R::Timer)
+    );
+    // no probe comes: max_wait_in_half_open ends half-open by the clock too
+    tokio::time::advance(5 * SEC).await;
+    settle().await;
+    assert_eq!(b.state(), S::Open);
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::HalfOpen, S::Open, R::HalfOpenTimeout)
+    );
+    rt.shutdown().await;
+}

@@ -214,9 +214,11 @@ impl Breaker {
         self.shared.classify(error)
     }
 
-    /// The state now (one atomic load).
+    /// The state now: one atomic load, and for open and half-open a look at the clock, so
+    /// a timer that is due (open -> half-open, `max_wait_in_half_open`) is applied even
+    /// when the breaker's actor is down.
     pub fn state(&self) -> BreakerState {
-        self.shared.state()
+        self.shared.current_state()
     }
 
     /// Rates, counts, state and time in state, now.

@@ -167,6 +167,22 @@ impl BreakerShared {
         unpack(self.word.load(Ordering::Acquire)).0
     }
 
+    /// The state by the clock: open and half-open first apply the timers that are due
+    /// (open -> half-open when `automatic_half_open`, half-open -> open past
+    /// `max_wait_in_half_open`), as the actor would. So a breaker whose actor is down
+    /// (degraded) or late never reports a state the clock has already ended. Closed and the
+    /// manual states cost one load.
+    #[inline]
+    pub(crate) fn current_state(&self) -> BreakerState {
+        let state = self.state();
+        if matches!(state, BreakerState::Open | BreakerState::HalfOpen) {
+            // upkeep on these states only applies timers (no scan, no recording)
+            self.upkeep();
+            return self.state();
+        }
+        state
+    }
+
     pub(crate) fn config(&self) -> BreakerConfig {
         self.config
             .read()
@@ -632,9 +648,9 @@ impl BreakerShared {
     }
 
     pub(crate) fn snapshot(&self) -> super::BreakerMetrics {
+        let state = self.current_state();
         let now = self.clock.nanos();
         let totals = self.window.totals(now);
-        let state = self.state();
         super::BreakerMetrics {
             state,
             failure_rate: totals.failure_rate(),
