@@ -736,7 +736,7 @@ async fn a_degraded_breaker_reports_its_state_by_the_clock() {
         )
         .await
         .unwrap();
-    palisade::ractor::registry::where_is("palisade.breaker.br-degraded-clock".to_string())
+    palisade::ractor::registry::where_is("palisade.breaker.br-degraded-clock")
         .expect("running")
         .kill();
     next_matching(&mut ev, |e| matches!(e, Event::ActorDegraded { .. })).await;
