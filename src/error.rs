@@ -214,7 +214,8 @@ pub enum SpawnError {
     InvalidName {
         /// What was being spawned.
         kind: Kind,
-        /// The name as given.
+        /// The name as given, cut to its first 64 bytes (with how many more there were)
+        /// and its control characters escaped.
         name: String,
         /// What is wrong with it.
         problem: &'static str,
@@ -273,4 +274,48 @@ pub enum ControlError {
     /// The new configuration was refused.
     #[error(transparent)]
     Config(#[from] ConfigError),
+}
+
+/// The most bytes of untrusted input an error echoes.
+pub(crate) const ECHO_LIMIT: usize = 64;
+
+/// Untrusted input as an error may echo it: at most [`ECHO_LIMIT`] bytes (cut at a
+/// character boundary, with how much was left out), control characters escaped, so a
+/// 100 kB header or a name with a newline cannot flood or forge a log line.
+pub(crate) fn echo(input: &str) -> String {
+    let mut end = input.len().min(ECHO_LIMIT);
+    while !input.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out: String = input[..end]
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    if end < input.len() {
+        out.push_str(&format!("... ({} more bytes)", input.len() - end));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_cuts_long_input_at_a_char_boundary_and_escapes_controls() {
+        assert_eq!(echo("db"), "db");
+        assert_eq!(echo("a\nb"), "a\\nb");
+        let long = "é".repeat(50_000);
+        let e = echo(&long);
+        assert!(e.starts_with(&"é".repeat(32)), "{e}");
+        assert!(e.ends_with("... (99936 more bytes)"), "{e}");
+        assert!(e.len() < 100);
+    }
 }

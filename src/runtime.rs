@@ -367,7 +367,7 @@ fn validate_name(kind: Kind, name: &str) -> Result<(), SpawnError> {
     };
     Err(SpawnError::InvalidName {
         kind,
-        name: name.to_owned(),
+        name: crate::error::echo(name),
         problem,
     })
 }

@@ -511,3 +511,17 @@ async fn a_spent_budget_makes_no_call() {
 }
 
 const SEC_10: Duration = Duration::from_secs(10);
+
+/// A hostile deadline header is refused with an error that echoes only the start of it.
+#[test]
+fn a_huge_deadline_header_is_echoed_cut_short() {
+    let huge = "9".repeat(100_000);
+    for e in [
+        deadline::parse_header(&huge).expect_err("too large"),
+        deadline::parse_grpc_timeout(&huge).expect_err("too many digits"),
+    ] {
+        assert!(e.value.len() < 100, "{} bytes", e.value.len());
+        assert!(e.to_string().len() < 250, "{}", e);
+        assert!(e.value.ends_with("... (99936 more bytes)"), "{}", e.value);
+    }
+}

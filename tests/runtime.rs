@@ -311,6 +311,15 @@ async fn bad_names_taken_names_and_a_shut_down_runtime_are_refused_clearly() {
         .await
         .expect_err("long");
     assert!(matches!(e, SpawnError::InvalidName { .. }), "{e}");
+    // a hostile name is echoed cut short and with its control characters escaped
+    let e = rt
+        .bulkhead(&format!("evil\n{}", "x".repeat(100_000)), two_permits())
+        .await
+        .expect_err("long");
+    let message = e.to_string();
+    assert!(message.len() < 200, "{} bytes", message.len());
+    assert!(message.contains("evil\\n"), "{message}");
+    assert!(message.contains("more bytes"), "{message}");
 
     rt.bulkhead("rt-taken", two_permits()).await.expect("first");
     let e = rt

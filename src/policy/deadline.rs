@@ -50,7 +50,8 @@ pub struct DeadlineExceeded {
 pub struct HeaderError {
     /// The header being parsed.
     pub header: &'static str,
-    /// The value as received.
+    /// The value as received, cut to its first 64 bytes (with how many more there were)
+    /// and its control characters escaped.
     pub value: String,
     /// What is wrong with it.
     pub problem: &'static str,
@@ -301,7 +302,7 @@ pub fn header_value() -> Option<String> {
 pub fn parse_header(value: &str) -> Result<Duration, HeaderError> {
     let err = |problem| HeaderError {
         header: HEADER,
-        value: value.to_owned(),
+        value: crate::error::echo(value),
         problem,
     };
     let v = value.trim();
@@ -352,7 +353,7 @@ pub fn grpc_header_value() -> Option<String> {
 pub fn parse_grpc_timeout(value: &str) -> Result<Duration, HeaderError> {
     let err = |problem| HeaderError {
         header: "grpc-timeout",
-        value: value.to_owned(),
+        value: crate::error::echo(value),
         problem,
     };
     let Some(unit) = value.chars().last() else {
