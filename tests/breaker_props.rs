@@ -89,6 +89,9 @@ proptest! {
                     }
                     Op::Wait(ms) => { tokio::time::sleep(Duration::from_millis(ms)).await; false }
                 };
+                // The state first: `state()` applies a timer that is due (with its event),
+                // so it is read before the events are drained.
+                let now = b.state();
                 // Transitions so far are continuous and legal.
                 let mut entered_half_open = false;
                 while let Ok(e) = events.try_recv() {
@@ -99,7 +102,6 @@ proptest! {
                         if to == S::HalfOpen { probes_recorded = 0; entered_half_open = true; }
                     }
                 }
-                let now = b.state();
                 assert_eq!(now, last, "the state matches the last transition event");
                 // A call that finds the open wait over moves the breaker to half-open itself
                 // and runs as its first probe.

@@ -296,6 +296,41 @@ async fn bad_quotas_are_refused_at_spawn_naming_the_field() {
         "{e}"
     );
     assert!(rt.get_limiter("lim-bad").is_none());
+    // absurd periods, windows and refills are refused by name: `until_ready` on them would
+    // have waited up to 146 years
+    let year = Duration::from_secs(366 * 86_400);
+    let absurd = [
+        (LimiterConfig::sliding_window(10, 146 * year), "window"),
+        (LimiterConfig::fixed_window(10, year + SEC), "window"),
+        (LimiterConfig::gcra(Quota::new(1, 2 * year)), "quota.period"),
+        (
+            LimiterConfig::gcra(Quota::per_second(1).burst(u32::MAX)),
+            "quota.burst",
+        ),
+        (
+            LimiterConfig::token_bucket(u32::MAX, Quota::per_minute(1)),
+            "capacity",
+        ),
+        (
+            LimiterConfig::leaky_bucket(Quota::new(1, 400 * 86_400 * SEC)),
+            "quota.period",
+        ),
+    ];
+    for (i, (config, field)) in absurd.into_iter().enumerate() {
+        let e = rt
+            .limiter(&format!("lim-absurd-{i}"), config)
+            .await
+            .expect_err(field);
+        assert!(
+            matches!(e, SpawnError::Config(ref c) if c.field == field),
+            "{field}: {e}"
+        );
+        assert!(e.to_string().contains("366 days"), "{e}");
+    }
+    // the limit itself is accepted: a yearly quota
+    rt.limiter("lim-yearly", LimiterConfig::fixed_window(1000, year))
+        .await
+        .expect("a year is the limit");
     rt.shutdown().await;
 }
 

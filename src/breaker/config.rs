@@ -205,6 +205,15 @@ impl BreakerConfig {
         if self.minimum_calls == 0 {
             return Err(ConfigError::new("minimum_calls", "must be at least 1"));
         }
+        if matches!(self.sliding_window, SlidingWindow::Time(_)) && self.minimum_calls > 1_000_000 {
+            return Err(ConfigError::new(
+                "minimum_calls",
+                format!(
+                    "{} is more than 1,000,000 (as many as the largest count window): a breaker that waits for more calls than that would hardly ever trip",
+                    self.minimum_calls
+                ),
+            ));
+        }
         if let SlidingWindow::Count(n) = self.sliding_window {
             if self.minimum_calls > n
                 && self.minimum_calls != BreakerConfig::default().minimum_calls
@@ -275,7 +284,8 @@ impl BreakerConfigBuilder {
         self
     }
 
-    /// Calls the window must hold before the breaker may trip.
+    /// Calls the window must hold before the breaker may trip: 1 to the count window's
+    /// size, or to 1,000,000 with a time window (checked by `build`).
     pub fn minimum_calls(mut self, n: u32) -> Self {
         self.config.minimum_calls = n;
         self
@@ -371,6 +381,11 @@ mod tests {
     #[test]
     fn refuses_each_bad_value_by_name() {
         let b = BreakerConfig::builder;
+        // a time window has no size to cap minimum_calls: a huge one could never trip
+        let time = || b().sliding_window(SlidingWindow::Time(Duration::from_secs(60)));
+        assert_eq!(field(time().minimum_calls(u32::MAX)), "minimum_calls");
+        assert_eq!(field(time().minimum_calls(1_000_001)), "minimum_calls");
+        assert!(time().minimum_calls(1_000_000).build().is_ok());
         assert_eq!(
             field(b().failure_rate_threshold(0.0)),
             "failure_rate_threshold"

@@ -71,6 +71,11 @@ impl Quota {
         self.burst.unwrap_or(self.count)
     }
 
+    /// The longest period, window or full refill a limiter accepts: 366 days. Longer ones
+    /// are refused by name at spawn: a limiter that needs more than a year to give a unit
+    /// back is a mistake, and a caller waiting on it (`until_ready`) would wait as long.
+    pub const MAX_PERIOD: Duration = Duration::from_secs(366 * 86_400);
+
     /// The emission interval in nanoseconds, checking every value. `field` names the quota
     /// in errors (`quota`, `refill`).
     pub(crate) fn interval(&self, field: &'static str) -> Result<u64, ConfigError> {
@@ -84,9 +89,13 @@ impl Quota {
         if self.period.is_zero() {
             return Err(ConfigError::new(f("period"), "must be longer than zero"));
         }
-        let period = u64::try_from(self.period.as_nanos()).map_err(|_| {
-            ConfigError::new(f("period"), "overflows u64 nanoseconds (about 584 years)")
-        })?;
+        if self.period > Self::MAX_PERIOD {
+            return Err(ConfigError::new(
+                f("period"),
+                format!("{:?} is longer than the limit of 366 days", self.period),
+            ));
+        }
+        let period = duration_nanos(self.period);
         let interval = period / u64::from(self.count);
         if interval == 0 {
             return Err(ConfigError::new(
@@ -101,14 +110,29 @@ impl Quota {
                 "must be at least 1 (a request needs one unit)",
             ));
         }
-        if interval.checked_mul(u64::from(burst)).is_none() {
-            return Err(ConfigError::new(
-                f("burst"),
-                "burst × interval overflows u64 nanoseconds",
-            ));
-        }
+        refill_fits(f("burst"), burst, interval)?;
         Ok(interval)
     }
+}
+
+/// Refilling `units` one per `interval` nanoseconds must fit in [`Quota::MAX_PERIOD`].
+pub(crate) fn refill_fits(
+    field: &'static str,
+    units: u32,
+    interval: u64,
+) -> Result<(), ConfigError> {
+    let full = u128::from(interval) * u128::from(units);
+    if full > Quota::MAX_PERIOD.as_nanos() {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "{units} units refilled one per {:?} take {:.0} days, longer than the limit of 366 days",
+                Duration::from_nanos(interval),
+                full as f64 / 86_400e9
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn field_name(field: &'static str, part: &'static str) -> &'static str {
@@ -310,8 +334,11 @@ fn window_params(limit: u32, window: Duration) -> Result<(u32, u64), ConfigError
     if window.is_zero() {
         return Err(ConfigError::new("window", "must be longer than zero"));
     }
-    if window.as_nanos() > u128::from(u64::MAX / 4) {
-        return Err(ConfigError::new("window", "overflows u64 nanoseconds"));
+    if window > Quota::MAX_PERIOD {
+        return Err(ConfigError::new(
+            "window",
+            format!("{window:?} is longer than the limit of 366 days"),
+        ));
     }
     Ok((limit, duration_nanos(window)))
 }

@@ -164,7 +164,9 @@ impl Limiter {
     }
 
     /// Waits until `n` units are admitted, never past the task's
-    /// [deadline](crate::deadline).
+    /// [deadline](crate::deadline). Without a deadline the wait is still bounded: no
+    /// limiter takes longer than [`Quota::MAX_PERIOD`] (366 days) to refill, so set a
+    /// deadline for any wait a caller should not sit through.
     ///
     /// # Errors
     /// [`Denied`] at once when the wait would not fit in the deadline, or the cost can never

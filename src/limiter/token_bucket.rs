@@ -18,8 +18,10 @@ pub(crate) fn params(capacity: u32, refill: &Quota) -> Result<Gcra, ConfigError>
             "a token bucket needs a capacity of at least 1",
         ));
     }
+    let interval = refill.interval("refill")?;
+    super::config::refill_fits("capacity", capacity, interval)?;
     Ok(Gcra {
-        interval: refill.interval("refill")?,
+        interval,
         burst: capacity,
     })
 }
