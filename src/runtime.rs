@@ -184,6 +184,10 @@ impl Runtime {
 
     /// Spawns a rate limiter with one shared quota (actor `palisade.limiter.<name>`).
     ///
+    /// A limiter on Redis makes its connection here, waiting at most the backend's timeout
+    /// for a `PING`; one that gets no answer starts in its fail mode (see
+    /// docs/DISTRIBUTED.md).
+    ///
     /// # Errors
     /// [`SpawnError`] as for [`breaker`](Self::breaker); a zero rate or window is refused here.
     pub async fn limiter(&self, name: &str, config: LimiterConfig) -> Result<Limiter, SpawnError> {
@@ -192,6 +196,8 @@ impl Runtime {
         })?;
         let guard = self.backend_guard(&name, &config).await?;
         let limiter = Limiter::new(name.clone(), config, self.inner.telemetry.clone(), guard)?;
+        // a remote backend's connection is made now, not by the first checks' race
+        limiter.shared().connect().await;
         self.spawn(limiter.shared()).await?;
         self.register(|r| r.limiters.insert(name, limiter.clone()));
         Ok(limiter)
@@ -218,6 +224,7 @@ impl Runtime {
         config.validate()?;
         let guard = self.backend_guard(&name, &config.base).await?;
         let limiter = KeyedLimiter::new(name.clone(), config, self.inner.telemetry.clone(), guard)?;
+        limiter.shared().connect().await;
         self.spawn(limiter.shared()).await?;
         let stored = limiter.clone();
         self.register(|r| r.keyed.insert(name, Box::new(stored)));

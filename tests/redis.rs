@@ -843,3 +843,183 @@ async fn a_running_limiter_keeps_its_backend() {
     );
     rt.shutdown().await;
 }
+
+/// A leased limiter whose actor is left down (a restart meltdown) keeps admitting from a
+/// healthy Redis, through `acquire` and through `check`: the actor refilled the lease, and
+/// a refill claim it never ran (or a check that could not hand one over) starved every
+/// caller: 0 admitted, each `acquire` waiting ~100 ms for `Exhausted`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_degraded_leased_limiter_keeps_refilling_from_redis() {
+    let server = RedisServer::start();
+    for (i, fail) in [FailMode::Closed, FailMode::Open].into_iter().enumerate() {
+        let rt = Runtime::builder().max_restarts(0).start().await.unwrap();
+        let mut events = rt.subscribe();
+        let name = format!("degraded-leased-{i}");
+        let l = rt
+            .limiter(
+                &name,
+                LimiterConfig::gcra(Quota::per_second(2_000))
+                    .redis(backend(&server).mode(RedisMode::Leased).on_failure(fail)),
+            )
+            .await
+            .unwrap();
+        // one lease first, so a refill is due soon after the actor is gone
+        l.acquire(1).await.unwrap();
+        palisade::ractor::registry::where_is(format!("palisade.limiter.{name}"))
+            .expect("running")
+            .kill();
+        next_matching(&mut events, |e| matches!(e, Event::ActorDegraded { .. })).await;
+        let start = Instant::now();
+        let (mut acquired, mut checked) = (0u64, 0u64);
+        let mut slowest = Duration::ZERO;
+        while start.elapsed() < Duration::from_millis(600) {
+            let t = Instant::now();
+            acquired += u64::from(l.acquire(1).await.is_ok());
+            slowest = slowest.max(t.elapsed());
+            checked += u64::from(l.check().is_ok());
+            tokio::task::yield_now().await;
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        // the quota allows 2,000 a second; a tenth of that is far above the 0 seen before
+        let floor = (2_000.0 * elapsed / 10.0) as u64;
+        assert!(
+            acquired + checked >= floor,
+            "{fail:?}: admitted {acquired} + {checked} in {elapsed:.2} s, expected at least {floor}"
+        );
+        assert!(checked > 0, "{fail:?}: check() admitted nothing");
+        assert!(
+            slowest < Duration::from_millis(300),
+            "{fail:?}: an acquire waited {slowest:?} on a healthy Redis"
+        );
+        rt.shutdown().await;
+    }
+}
+
+/// The first checks after spawn, made at once from many tasks while the connection is
+/// still being made, are answered by a healthy Redis, never `BackendDown`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_concurrent_checks_after_spawn_reach_a_healthy_redis() {
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    for (i, mode) in [RedisMode::Strict, RedisMode::Leased]
+        .into_iter()
+        .enumerate()
+    {
+        let l = rt
+            .limiter(
+                &format!("first-checks-{i}"),
+                LimiterConfig::gcra(Quota::per_hour(1_000))
+                    .redis(backend(&server).mode(mode).on_failure(FailMode::Closed)),
+            )
+            .await
+            .unwrap();
+        let checks: Vec<_> = (0..16)
+            .map(|_| {
+                let l = l.clone();
+                tokio::spawn(async move { l.acquire(1).await })
+            })
+            .collect();
+        for c in checks {
+            let r = c.await.unwrap();
+            assert!(r.is_ok(), "{mode:?}: {r:?}");
+        }
+    }
+    rt.shutdown().await;
+}
+
+/// A loopback proxy to `port` that counts the connections it accepts and holds each
+/// `delay` before forwarding it: a Redis that is slow to connect to.
+async fn slow_proxy(
+    port: u16,
+    delay: Duration,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (proxy_port, accepted)
+}
+
+/// Spawning a Redis-backed limiter makes its connection, so the first checks do not race
+/// it (they answered `BackendDown` while a lazy connection was still being made); a
+/// backend that does not answer at spawn is reported down at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawning_a_redis_limiter_makes_its_connection() {
+    use std::sync::atomic::Ordering;
+    let server = RedisServer::start();
+    let (port, accepted) = slow_proxy(server.port(), Duration::from_millis(30)).await;
+    let rt = Runtime::start().await.unwrap();
+    let mut events = rt.subscribe();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let l = rt
+        .limiter(
+            "connect-at-spawn",
+            LimiterConfig::gcra(Quota::per_hour(100))
+                .redis(RedisBackend::new(url.clone()).on_failure(FailMode::Closed)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "connected at spawn");
+    let checks: Vec<_> = (0..8)
+        .map(|_| {
+            let l = l.clone();
+            tokio::spawn(async move { l.acquire(1).await })
+        })
+        .collect();
+    for c in checks {
+        let r = c.await.unwrap();
+        assert!(r.is_ok(), "{r:?}");
+    }
+    let keyed = rt
+        .keyed_limiter(
+            "connect-at-spawn-keyed",
+            KeyedLimiterConfig::new(
+                LimiterConfig::gcra(Quota::per_hour(100))
+                    .redis(RedisBackend::new(url).on_failure(FailMode::Closed)),
+            )
+            .redis_key(|k: &u32| k.to_string()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "the keyed one too");
+    assert!(keyed.acquire(&1, 1).await.is_ok());
+
+    // nothing listens here: spawn still succeeds, in the fail mode from the start
+    let closed = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let down = rt
+        .limiter(
+            "connect-at-spawn-down",
+            LimiterConfig::gcra(Quota::per_hour(100)).redis(
+                RedisBackend::new(format!("redis://127.0.0.1:{closed}/"))
+                    .on_failure(FailMode::Closed),
+            ),
+        )
+        .await
+        .unwrap();
+    let e = next_matching(&mut events, |e| {
+        matches!(e, Event::BackendHealth { healthy: false, name, .. } if &**name == "connect-at-spawn-down")
+    })
+    .await;
+    assert!(matches!(e, Event::BackendHealth { .. }));
+    assert_eq!(
+        down.acquire(1).await.unwrap_err().reason,
+        DenyReason::BackendDown
+    );
+    rt.shutdown().await;
+}

@@ -106,7 +106,8 @@ impl LimiterShared {
             Store::Redis(remote) => {
                 let (decision, refill) = remote.check_now(algorithm, now, n);
                 if refill && !self.start_refill() {
-                    remote.release_refill();
+                    // no actor to take it (degraded, or restarting): a task of its own
+                    remote.refill_in_background(algorithm, &self.clock);
                 }
                 decision
             }
@@ -125,6 +126,14 @@ impl LimiterShared {
                     .await;
                 self.report.account(decision)
             }
+        }
+    }
+
+    /// Makes the connection to a remote backend, if any (at spawn).
+    pub(crate) async fn connect(&self) {
+        #[cfg(feature = "redis")]
+        if let Store::Redis(remote) = &self.store {
+            remote.connect().await;
         }
     }
 

@@ -353,6 +353,14 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         }
     }
 
+    /// Makes the connection to a remote backend, if any (at spawn).
+    pub(crate) async fn connect(&self) {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            remote.connect().await;
+        }
+    }
+
     pub(crate) fn reset(&self, key: &K) -> bool {
         #[cfg(feature = "redis")]
         if let Some(remote) = &self.remote {

@@ -6,8 +6,12 @@
 //! the global limit. Checks spend the lease with a CAS and ask for the next refill once the
 //! lease is down to a quarter of the last batch, before it runs dry. Units not spent
 //! `lease_ttl` after their refill are dropped, so a quiet instance cannot save up a burst.
+//!
+//! A refill claim records when it was taken. One older than `stale` (twice the backend's
+//! timeout, longer than any refill runs) was lost: handed to an actor that died with it in
+//! its mailbox, say. The next caller takes it over, so no lost claim can starve the lease.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::utils::CachePadded;
 use tokio::sync::Notify;
@@ -24,7 +28,10 @@ pub(crate) struct Lease {
     retry_at: AtomicU64,
     /// Ask for a refill at or below this many units.
     low_water: AtomicU64,
-    refilling: AtomicBool,
+    /// Clock nanoseconds + 1 when the refill under way was claimed (0: none).
+    claimed_at: AtomicU64,
+    /// A claim older than this many nanoseconds is taken over.
+    stale: u64,
     /// Units right after the last refill, and when it was: the demand estimate.
     level_after_refill: AtomicU64,
     last_refill: AtomicU64,
@@ -34,13 +41,15 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    pub(crate) fn new(window: u64, ttl: u64) -> Self {
+    /// `stale`: nanoseconds after which a claimed refill that has not ended is taken over.
+    pub(crate) fn new(window: u64, ttl: u64, stale: u64) -> Self {
         Self {
             units: CachePadded::new(AtomicU64::new(0)),
             expires_at: AtomicU64::new(0),
             retry_at: AtomicU64::new(0),
             low_water: AtomicU64::new(0),
-            refilling: AtomicBool::new(false),
+            claimed_at: AtomicU64::new(0),
+            stale: stale.max(1),
             level_after_refill: AtomicU64::new(0),
             last_refill: AtomicU64::new(0),
             refilled: Notify::new(),
@@ -65,17 +74,26 @@ impl Lease {
             .map(|before| before - n)
     }
 
-    /// `true` when this caller should start a refill (the lease is low and none runs).
+    /// `true` when this caller should start a refill: the lease is low, and no refill runs
+    /// (or the one claimed is stale: lost with whoever claimed it).
     #[inline]
-    pub(crate) fn claim_refill(&self, left: Option<u64>) -> bool {
+    pub(crate) fn claim_refill(&self, left: Option<u64>, now: u64) -> bool {
         let low = left.is_none_or(|l| l <= self.low_water.load(Ordering::Relaxed));
-        low && !self.refilling.load(Ordering::Relaxed)
-            && !self.refilling.swap(true, Ordering::AcqRel)
+        if !low {
+            return false;
+        }
+        let claimed = self.claimed_at.load(Ordering::Relaxed);
+        if claimed != 0 && now.saturating_sub(claimed - 1) < self.stale {
+            return false;
+        }
+        self.claimed_at
+            .compare_exchange(claimed, now + 1, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Gives a claimed refill back without running it (nobody could run it now).
     pub(crate) fn release_refill(&self) {
-        self.refilling.store(false, Ordering::Release);
+        self.claimed_at.store(0, Ordering::Release);
     }
 
     /// Nanoseconds until Redis expects a free unit, if it said so.
@@ -128,7 +146,7 @@ impl Lease {
             }
         }
         self.last_refill.store(now.max(1), Ordering::Release);
-        self.refilling.store(false, Ordering::Release);
+        self.release_refill();
         self.refilled.notify_waiters();
     }
 
@@ -191,16 +209,19 @@ mod tests {
 
     #[test]
     fn spends_what_was_granted_and_no_more() {
-        let lease = Lease::new(50_000_000, 1_000_000_000);
+        let lease = Lease::new(50_000_000, 1_000_000_000, 1_000);
         assert_eq!(lease.spend(1, 10), None);
-        assert!(lease.claim_refill(None));
-        assert!(!lease.claim_refill(None), "single flight");
+        assert!(lease.claim_refill(None, 10));
+        assert!(!lease.claim_refill(None, 10), "single flight");
         lease.refilled(10, granted(8));
         assert_eq!(lease.spend(5, 20), Some(3));
-        assert!(!lease.claim_refill(Some(3)), "3 is above a quarter of 8");
+        assert!(
+            !lease.claim_refill(Some(3), 20),
+            "3 is above a quarter of 8"
+        );
         assert_eq!(lease.spend(2, 30), Some(1));
         assert!(
-            lease.claim_refill(Some(1)),
+            lease.claim_refill(Some(1), 30),
             "at a quarter: refill before running dry"
         );
         assert_eq!(lease.spend(2, 40), None, "never below zero");
@@ -209,11 +230,11 @@ mod tests {
 
     #[test]
     fn a_refill_dropped_half_way_gives_its_claim_back() {
-        let lease = Lease::new(50, 1_000);
-        assert!(lease.claim_refill(None));
+        let lease = Lease::new(50, 1_000, 1_000);
+        assert!(lease.claim_refill(None, 10));
         drop(lease.hold_refill());
         assert!(
-            lease.claim_refill(None),
+            lease.claim_refill(None, 10),
             "not stuck on a refill that never ends"
         );
         lease.hold_refill().refilled(10, granted(3));
@@ -221,8 +242,19 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_claim_is_taken_over_once_stale() {
+        let lease = Lease::new(50, 1_000, 100);
+        assert!(lease.claim_refill(None, 1_000), "claimed, then lost");
+        assert!(!lease.claim_refill(None, 1_099), "1 ns before it is stale");
+        assert!(lease.claim_refill(None, 1_100), "stale: taken over");
+        assert!(!lease.claim_refill(None, 1_150), "the new claim holds");
+        lease.hold_refill().refilled(1_150, granted(4));
+        assert_eq!(lease.spend(4, 1_160), Some(0));
+    }
+
+    #[test]
     fn unspent_units_expire() {
-        let lease = Lease::new(50, 1_000);
+        let lease = Lease::new(50, 1_000, 1_000);
         lease.refilled(100, granted(10));
         assert_eq!(lease.spend(1, 1_099), Some(9));
         assert_eq!(lease.spend(1, 1_100), None);
@@ -231,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_refused_refill_says_when_to_retry() {
-        let lease = Lease::new(50, 1_000);
+        let lease = Lease::new(50, 1_000, 1_000);
         lease.refilled(
             100,
             Some(Reply {
@@ -247,7 +279,7 @@ mod tests {
 
     #[test]
     fn batches_follow_demand_within_bounds() {
-        let lease = Lease::new(1_000, 10_000);
+        let lease = Lease::new(1_000, 10_000, 1_000);
         // before any demand: the quota's rate (1 per 100 ns over a 1000 ns window)
         assert_eq!(lease.batch(5, 0.01, 1, 100), 10);
         assert_eq!(

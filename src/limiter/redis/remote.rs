@@ -83,8 +83,9 @@ impl std::fmt::Debug for Remote {
 }
 
 impl Remote {
-    /// Connects lazily: a limiter spawned while Redis is down starts in its fail mode and
-    /// recovers when Redis answers.
+    /// Sets the connection up without making it ([`connect`](Self::connect) makes it at
+    /// spawn): a limiter spawned while Redis is down starts in its fail mode and recovers
+    /// when Redis answers.
     pub(crate) fn new(
         name: Arc<str>,
         backend: &RedisBackend,
@@ -177,6 +178,41 @@ impl Remote {
                 Err(self.timeout)
             }
             Err(rejected) => Err(rejected.retry_after().unwrap_or(self.timeout)),
+        }
+    }
+
+    /// Makes the connection now (a `PING` through the guard, within the timeout), so the
+    /// first checks after spawn do not race its making. A backend that does not answer is
+    /// marked down at once: the limiter starts in its fail mode and recovers on the first
+    /// call that succeeds, as after any outage.
+    pub(crate) async fn connect(&self) {
+        let outcome = self
+            .guard
+            .execute(|| async {
+                let ping = async {
+                    let ping = redis::cmd("PING");
+                    match &self.conn {
+                        Conn::Single(conn) => ping.query_async::<()>(&mut conn.clone()).await,
+                        Conn::Cluster(cluster) => {
+                            let conn = cluster
+                                .conn
+                                .get_or_try_init(|| cluster.client.get_async_connection())
+                                .await?;
+                            ping.query_async::<()>(&mut conn.clone()).await
+                        }
+                    }
+                };
+                match tokio::time::timeout(self.timeout, ping).await {
+                    Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Ok(Ok(())) => Ok(()),
+                }
+            })
+            .await;
+        match outcome {
+            Ok(()) => self.health(true, || "recovered".into()),
+            Err(CallError::Inner(cause)) => self.health(false, || cause.into()),
+            Err(_) => self.health(false, || "the guard breaker is open".into()),
         }
     }
 

@@ -86,9 +86,9 @@ fn remote(
 pub(crate) struct RedisStore {
     /// The key, its connection and the queue of strict checks.
     target: Arc<Batched>,
-    lease: Option<Lease>,
-    /// The largest cost a waiting check needs from the next refill.
-    need: AtomicU32,
+    lease: Option<Arc<Lease>>,
+    /// The costs of the checks waiting on the next refill (summed; the refill takes them).
+    need: Arc<AtomicU32>,
     fallback: Fallback,
     local: LocalStore,
     leases: Counter,
@@ -111,12 +111,14 @@ impl RedisStore {
                 format!("{}:{key}", backend.prefix),
             )),
             lease: (backend.mode == RedisMode::Leased).then(|| {
-                Lease::new(
+                Arc::new(Lease::new(
                     duration_nanos(backend.lease_window),
                     duration_nanos(backend.lease_ttl),
-                )
+                    // no refill runs longer than the backend's timeout
+                    duration_nanos(backend.timeout).saturating_mul(2),
+                ))
             }),
-            need: AtomicU32::new(0),
+            need: Arc::new(AtomicU32::new(0)),
             fallback,
             local: LocalStore::default(),
             leases: metrics::counter!(m::LIMITER_LEASES, "name" => name.to_string()),
@@ -154,10 +156,11 @@ impl RedisStore {
         n: u32,
     ) -> (Option<Decision>, bool) {
         let left = lease.spend(n, now);
-        let refill = lease.claim_refill(left);
         if left.is_none() {
-            self.need.fetch_max(n, Ordering::Relaxed);
+            // every check waiting on the next refill adds its cost: the batch covers them all
+            self.need.fetch_add(n, Ordering::Relaxed);
         }
+        let refill = lease.claim_refill(left, now);
         (self.answer(lease, algorithm, now, n, left), refill)
     }
 
@@ -187,9 +190,13 @@ impl RedisStore {
         })
     }
 
-    /// A check that may wait for Redis: a script call (strict), or the lease with at most
-    /// one wait for a refill (leased). `start_refill` hands a refill to the actor and says
-    /// whether it took it; when it cannot, this caller refills itself.
+    /// A check that may wait for Redis: a script call (strict), or the lease (leased).
+    ///
+    /// A caller that finds the lease dry and claims its refill runs it (it would wait for it
+    /// anyway); one that only finds it low hands the refill to the actor with
+    /// `start_refill`, or to a task of its own when no actor runs (degraded). A caller that
+    /// finds a refill under way waits for it once, then takes it over if it is lost. So the
+    /// lease keeps filling with the actor down.
     pub(crate) async fn check(
         &self,
         algorithm: &Algorithm,
@@ -207,50 +214,100 @@ impl RedisStore {
             };
         };
         let (spent, refill) = self.spend(lease, algorithm, clock.nanos(), n);
-        if refill && !start_refill() {
-            self.refill(algorithm, clock).await;
-        }
         if let Some(d) = spent {
+            if refill && !start_refill() {
+                self.refill_in_background(algorithm, clock);
+            }
             return d;
         }
-        // The lease is dry: wait for the refill. Listen first, then look again, so a refill
-        // that landed since the spend above is not missed. (Listening costs a lock on the
-        // notifier's waiter list: only checks that have to wait pay it.)
-        let landed = lease.next_refill();
-        tokio::pin!(landed);
-        landed.as_mut().enable();
-        let now = clock.nanos();
-        if let Some(left) = lease.spend(n, now) {
-            return self
-                .answer(lease, algorithm, now, n, Some(left))
-                .unwrap_or(REFILL_PENDING);
+        if refill {
+            self.refill(algorithm, clock).await;
         }
-        let _ = tokio::time::timeout(self.target.remote.timeout() * 2, landed).await;
+        // Wait for the lease to hold `n`, at most twice the backend's timeout: each turn
+        // spends if it can, runs the next refill if nobody else does (a refill may grant
+        // less than every waiter needs; a claim may be lost), or waits for the one under
+        // way. Listening comes before looking, so a refill that lands in between is seen.
+        let until = tokio::time::Instant::now() + self.target.remote.timeout() * 2;
+        loop {
+            let landed = lease.next_refill();
+            tokio::pin!(landed);
+            landed.as_mut().enable();
+            let now = clock.nanos();
+            let left = lease.spend(n, now);
+            if left.is_some() || !self.target.remote.is_up() || lease.retry_in(now).is_some() {
+                // admitted, or the fail mode, or Redis said when a unit is free
+                return self
+                    .answer(lease, algorithm, now, n, left)
+                    .unwrap_or(REFILL_PENDING);
+            }
+            if lease.claim_refill(None, now) {
+                self.need.fetch_add(n, Ordering::Relaxed);
+                self.refill(algorithm, clock).await;
+            } else if tokio::time::timeout_at(until, landed).await.is_err() {
+                break;
+            }
+            if tokio::time::Instant::now() >= until {
+                break;
+            }
+        }
         let now = clock.nanos();
         let left = lease.spend(n, now);
         self.answer(lease, algorithm, now, n, left)
             .unwrap_or(REFILL_PENDING)
     }
 
-    /// Takes the next batch from Redis into the lease (the actor runs it; single flight is
-    /// the caller's claim).
+    /// Takes the next batch from Redis into the lease; the caller holds the refill claim.
     pub(crate) async fn refill(&self, algorithm: &Algorithm, clock: &Clock) {
-        let Some(lease) = &self.lease else { return };
-        let claim = lease.hold_refill();
-        let now = clock.nanos();
-        let (_, capacity) = algorithm.parts();
-        let need = self.need.swap(0, Ordering::Relaxed);
-        let batch = lease.batch(now, algorithm.rate_per_ns(), need, (capacity / 4).max(1));
-        let target = &self.target;
-        let reply = target
-            .remote
-            .run_one(target.script(), &target.key, ask(algorithm, true), batch)
-            .await
-            .ok();
-        if reply.is_some_and(|r| r.granted > 0) {
-            self.leases.increment(1);
+        if let Some(refill) = self.refill_task(*algorithm, clock.clone()) {
+            refill.await;
         }
-        claim.refilled(now, reply);
+    }
+
+    /// Runs a claimed refill on a task of its own (no actor can take it): a check that
+    /// never waits cannot run it itself. Outside a tokio runtime the claim is given back.
+    pub(crate) fn refill_in_background(&self, algorithm: &Algorithm, clock: &Clock) {
+        match (
+            tokio::runtime::Handle::try_current(),
+            self.refill_task(*algorithm, clock.clone()),
+        ) {
+            (Ok(runtime), Some(refill)) => {
+                runtime.spawn(refill);
+            }
+            _ => self.release_refill(),
+        }
+    }
+
+    /// A refill as a future that owns what it needs (so it can run on a task of its own).
+    fn refill_task(
+        &self,
+        algorithm: Algorithm,
+        clock: Clock,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let lease = Arc::clone(self.lease.as_ref()?);
+        let target = Arc::clone(&self.target);
+        let need = Arc::clone(&self.need);
+        let leases = self.leases.clone();
+        Some(async move {
+            let claim = lease.hold_refill();
+            let now = clock.nanos();
+            let (_, capacity) = algorithm.parts();
+            let need = need.swap(0, Ordering::Relaxed);
+            let batch = lease.batch(now, algorithm.rate_per_ns(), need, (capacity / 4).max(1));
+            let reply = target
+                .remote
+                .run_one(target.script(), &target.key, ask(&algorithm, true), batch)
+                .await
+                .ok();
+            if reply.is_some_and(|r| r.granted > 0) {
+                leases.increment(1);
+            }
+            claim.refilled(now, reply);
+        })
+    }
+
+    /// Makes the connection (at spawn; see [`Remote::connect`]).
+    pub(crate) async fn connect(&self) {
+        self.target.remote.connect().await;
     }
 
     /// Gives back a refill claim nobody can run now.
@@ -339,6 +396,11 @@ impl<K> KeyedRemote<K> {
             Ok(reply) => decision(reply),
             Err(retry) => self.fallback.decide(duration_nanos(retry), |_| local()),
         }
+    }
+
+    /// Makes the connection (at spawn; see [`Remote::connect`]).
+    pub(crate) async fn connect(&self) {
+        self.remote.connect().await;
     }
 
     /// Deletes `key`'s state in Redis (in the background).
