@@ -48,9 +48,16 @@ fn hammer(check: impl Fn() -> bool + Send + Sync + 'static) -> (u64, Duration) {
     (admitted.load(Ordering::Relaxed), start.elapsed())
 }
 
-fn most_possible(limit: u32, window: Duration, elapsed: Duration) -> u64 {
+/// Fails unless `admitted` is at most what a correct window limiter could admit in
+/// `elapsed`, and more than nothing.
+fn assert_possible(name: &str, admitted: u64, elapsed: Duration, limit: u32, window: Duration) {
     let windows = (elapsed.as_nanos() / window.as_nanos()) as u64 + 2;
-    u64::from(limit) * windows
+    let bound = u64::from(limit) * windows;
+    assert!(
+        admitted <= bound,
+        "{name}: admitted {admitted} in {elapsed:?}, at most {bound} possible"
+    );
+    assert!(admitted > 0, "{name}: nothing admitted");
 }
 
 async fn direct(name: &str, config: LimiterConfig, limit: u32, window: Duration) {
@@ -60,12 +67,7 @@ async fn direct(name: &str, config: LimiterConfig, limit: u32, window: Duration)
         tokio::task::spawn_blocking(move || hammer(move || l.check().is_ok()))
             .await
             .unwrap();
-    let bound = most_possible(limit, window, elapsed);
-    assert!(
-        admitted <= bound,
-        "{name}: admitted {admitted} in {elapsed:?}, at most {bound} possible"
-    );
-    assert!(admitted > 0, "{name}: nothing admitted");
+    assert_possible(name, admitted, elapsed, limit, window);
     rt.shutdown().await;
 }
 
@@ -79,12 +81,7 @@ async fn keyed(name: &str, config: LimiterConfig, limit: u32, window: Duration) 
         tokio::task::spawn_blocking(move || hammer(move || l.check(&7).is_ok()))
             .await
             .unwrap();
-    let bound = most_possible(limit, window, elapsed);
-    assert!(
-        admitted <= bound,
-        "{name}: admitted {admitted} in {elapsed:?}, at most {bound} possible"
-    );
-    assert!(admitted > 0, "{name}: nothing admitted");
+    assert_possible(name, admitted, elapsed, limit, window);
     rt.shutdown().await;
 }
 

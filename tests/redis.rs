@@ -895,8 +895,9 @@ async fn a_degraded_leased_limiter_keeps_refilling_from_redis() {
     }
 }
 
-/// The first checks after spawn, made at once from many tasks while the connection is
-/// still being made, are answered by a healthy Redis, never `BackendDown`.
+/// The first checks after spawn, made at once from many tasks, are admitted while the
+/// global quota has room: never `BackendDown`, and in leased mode never `Exhausted` (one
+/// refill sized for the first check left the other waiters denied).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_concurrent_checks_after_spawn_reach_a_healthy_redis() {
     let server = RedisServer::start();

@@ -177,6 +177,19 @@ async fn restarts_outside_the_window_do_not_accumulate() {
     rt.shutdown().await;
 }
 
+/// A bulkhead of one permit.
+async fn one_permit(rt: &Runtime, name: &str) -> palisade::Bulkhead {
+    rt.bulkhead(
+        name,
+        BulkheadConfig::builder()
+            .max_concurrent(1)
+            .build()
+            .expect("valid"),
+    )
+    .await
+    .expect("spawn")
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_subscriber_that_never_reads_blocks_nobody_and_learns_what_it_lost() {
     let rt = Runtime::builder()
@@ -185,16 +198,7 @@ async fn a_subscriber_that_never_reads_blocks_nobody_and_learns_what_it_lost() {
         .await
         .expect("runtime");
     let mut idle = rt.subscribe();
-    let pool = rt
-        .bulkhead(
-            "rt-lag",
-            BulkheadConfig::builder()
-                .max_concurrent(1)
-                .build()
-                .expect("valid"),
-        )
-        .await
-        .expect("spawn");
+    let pool = one_permit(&rt, "rt-lag").await;
     let _held = pool.try_acquire().expect("permit");
     // 1,000 rejections a second apart (each one is published: one per second per reason),
     // each an event nobody reads: none of them waits.
@@ -230,16 +234,7 @@ async fn a_rejection_flood_never_costs_a_subscriber_a_lifecycle_event() {
         .await
         .expect("runtime");
     let mut slow = rt.subscribe();
-    let pool = rt
-        .bulkhead(
-            "rt-flood",
-            BulkheadConfig::builder()
-                .max_concurrent(1)
-                .build()
-                .expect("valid"),
-        )
-        .await
-        .expect("spawn");
+    let pool = one_permit(&rt, "rt-flood").await;
     let _held = pool.try_acquire().expect("permit");
     let name = "palisade.bulkhead.rt-flood";
     let mut rejected = 0u64;

@@ -32,16 +32,21 @@ impl Captured {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn rejections_are_traced_without_an_event_subscriber() {
+/// A `tracing` subscriber for this thread that keeps what `filter` lets through.
+fn capture(filter: &str) -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("palisade::rejection=debug")
+        .with_env_filter(filter)
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejections_are_traced_without_an_event_subscriber() {
+    let (captured, _guard) = capture("palisade::rejection=debug");
 
     let rt = Runtime::start().await.expect("runtime");
     let api = rt
@@ -108,14 +113,7 @@ async fn rejections_are_traced_without_an_event_subscriber() {
 async fn a_retry_that_never_retried_gives_up_at_debug() {
     use palisade::{Backoff, CallError, Policy, Retry};
 
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("palisade::retry=info")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = capture("palisade::retry=info");
 
     let rt = Runtime::start().await.expect("runtime");
     let api = rt
