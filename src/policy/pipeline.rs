@@ -121,8 +121,12 @@ impl Policy {
             || self.limiter.is_some()
             || self.timeout.is_some();
         let mut now = needs_time.then(Now::read);
-        let scope = match (self.deadline, now) {
-            (Some(budget), Some(now)) => Some(Scope::narrowed_at(budget, Stamp::at(now))),
+        // The reading as a deadline's time, for the layers that compare with one.
+        let needs_stamp = self.deadline.is_some() || self.timeout.is_some();
+        let stamp_of = |now: Option<Now>| now.filter(|_| needs_stamp).map(Stamp::at);
+        let mut stamp = stamp_of(now);
+        let scope = match (self.deadline, stamp) {
+            (Some(budget), Some(stamp)) => Some(Scope::narrowed_at(budget, stamp)),
             _ => None,
         };
         let mut attempts = self.retry.as_ref().map(Retry::start);
@@ -132,8 +136,8 @@ impl Policy {
             // is dropped with it: the breaker counts it cancelled).
             let result = 'attempt: {
                 // A spent budget makes no call (and spends no permit, quota or probe).
-                if let (Some(scope), Some(now)) = (scope, now) {
-                    if scope.is_spent_at(Stamp::at(now)) {
+                if let (Some(scope), Some(stamp)) = (scope, stamp) {
+                    if scope.is_spent_at(stamp) {
                         return Err(CallError::DeadlineExceeded {
                             budget: scope.budget(),
                         });
@@ -169,10 +173,8 @@ impl Policy {
                     },
                     None => None,
                 };
-                let timeout = match (self.timeout, now) {
-                    (Some(after), Some(now)) => {
-                        Stamp::at(now).checked_add(after).map(|at| (at, after))
-                    }
+                let timeout = match (self.timeout, stamp) {
+                    (Some(after), Some(stamp)) => stamp.checked_add(after).map(|at| (at, after)),
                     _ => None,
                 };
                 let result = match Guarded::new(scope, timeout, f()).await {
@@ -208,6 +210,7 @@ impl Policy {
             }
             if needs_time {
                 now = Some(Now::read());
+                stamp = stamp_of(now);
             }
         }
     }
