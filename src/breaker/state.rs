@@ -369,17 +369,24 @@ impl BreakerShared {
         if a.probe {
             self.record_probe(word, outcome);
         } else if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
-            let nanos = self.clock.to_nanos(now);
-            let totals = if !counted_while_running {
-                Some(self.window.record(nanos, outcome))
+            if !counted_while_running {
+                let totals = self.window.record(self.clock.to_nanos(now), outcome);
+                if state == BreakerState::Closed {
+                    self.maybe_trip(word, totals);
+                }
             } else if failed {
-                // Counted slow while it ran; the failure it ended in counts too (slow and
-                // failed, as Resilience4j counts it), without counting the call twice.
-                self.window.mark_failed(nanos)
-            } else {
-                None
-            };
-            if let (Some(totals), BreakerState::Closed) = (totals, state) {
+                self.amend_failed(word, state, now);
+            }
+        }
+    }
+
+    /// A call the in-flight scan counted slow while it ran has failed: the failure counts
+    /// too (slow and failed, as Resilience4j counts it), without counting the call twice.
+    #[cold]
+    #[inline(never)]
+    fn amend_failed(&self, word: u64, state: BreakerState, now: u64) {
+        if let Some(totals) = self.window.mark_failed(self.clock.to_nanos(now)) {
+            if state == BreakerState::Closed {
                 self.maybe_trip(word, totals);
             }
         }
