@@ -122,32 +122,9 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
             CallError::Inner(e) => write!(f, "call failed: {e}"),
             CallError::CircuitOpen {
                 name,
-                state: crate::BreakerState::HalfOpen,
+                state,
                 retry_after,
-            } => {
-                write!(
-                    f,
-                    "circuit breaker `{name}` is half-open and every probe permit is taken"
-                )?;
-                match retry_after {
-                    Some(d) => write!(f, "; retry after {d:?}"),
-                    None => Ok(()),
-                }
-            }
-            CallError::CircuitOpen {
-                name,
-                state: crate::BreakerState::ForcedOpen,
-                ..
-            } => write!(f, "circuit breaker `{name}` is forced open"),
-            CallError::CircuitOpen {
-                name, retry_after, ..
-            } => {
-                write!(f, "circuit breaker `{name}` is open")?;
-                match retry_after {
-                    Some(d) => write!(f, "; retry after {d:?}"),
-                    None => Ok(()),
-                }
-            }
+            } => f.write_str(&crate::breaker::describe(name, *state, *retry_after)),
             CallError::RateLimited { name, retry_after } => {
                 write!(
                     f,

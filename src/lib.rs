@@ -68,9 +68,12 @@ mod supervisor;
 pub mod telemetry;
 
 pub use breaker::{
-    Breaker, BreakerConfig, BreakerMetrics, BreakerState, ErrorClass, SlidingWindow,
+    Breaker, BreakerConfig, BreakerMetrics, BreakerPermit, BreakerRejected, BreakerState,
+    ErrorClass, SlidingWindow,
 };
-pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadRejected, BulkheadStatus};
+pub use bulkhead::{
+    Bulkhead, BulkheadConfig, BulkheadRejected, BulkheadStatus, OwnedBulkheadPermit,
+};
 pub use error::{CallError, ConfigError, ControlError, SpawnError, StartError};
 pub use limiter::{
     Allowed, Denied, DenyReason, KeyedLimiter, KeyedLimiterConfig, Limiter, LimiterConfig, Quota,

@@ -768,3 +768,84 @@ async fn a_degraded_breaker_reports_its_state_by_the_clock() {
     );
     rt.shutdown().await;
 }
+
+/// A permit records what its holder says: a 5xx that came back as `Ok` is a failure, an
+/// ignored call is not counted, the classifier decides for `record`, and slow-call timing
+/// runs from the acquire to the record.
+#[tokio::test(start_paused = true)]
+async fn permits_record_the_outcome_their_holder_gives() {
+    fn send_static<T: Send + Sync + 'static>(_: &T) {}
+    let config = count_window(4)
+        .slow_call_duration(SEC)
+        .classifier(|e| {
+            if e.downcast_ref::<u16>() == Some(&404) {
+                ErrorClass::Success
+            } else {
+                ErrorClass::Failure
+            }
+        })
+        .build()
+        .unwrap();
+    let (rt, b, mut ev) = spawn("br-permit", config).await;
+    let p = b.try_acquire().unwrap();
+    send_static(&p);
+    p.success();
+    b.try_acquire().unwrap().ignored();
+    assert_eq!(b.metrics().calls, 1, "ignored: not counted");
+    b.try_acquire().unwrap().record(&Err::<(), u16>(404));
+    assert_eq!(
+        (b.metrics().calls, b.metrics().failed),
+        (2, 0),
+        "classified a success"
+    );
+    // held across a response body in another task, for longer than slow_call_duration
+    let p = b.try_acquire().unwrap();
+    tokio::spawn(async move {
+        tokio::time::sleep(2 * SEC).await;
+        p.failure();
+    })
+    .await
+    .unwrap();
+    let m = b.metrics();
+    assert_eq!((m.calls, m.failed, m.slow), (3, 1, 1), "{m:?}");
+    b.try_acquire().unwrap().record(&Err::<(), u16>(500));
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Closed, S::Open, R::FailureRate)
+    );
+    let e = b.try_acquire().expect_err("open");
+    assert_eq!((e.state, &*e.name), (S::Open, "br-permit"));
+    let as_call: CallError<()> = e.into();
+    assert!(matches!(
+        as_call,
+        CallError::CircuitOpen {
+            state: S::Open,
+            retry_after: Some(_),
+            ..
+        }
+    ));
+    rt.shutdown().await;
+}
+
+/// A permit dropped without an outcome counts as cancelled, never as a failure, and gives
+/// its half-open probe slot back.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_permit_is_cancelled_and_gives_its_probe_slot_back() {
+    let (rt, b, _ev) = spawn("br-permit-drop", count_window(2).build().unwrap()).await;
+    drop(b.try_acquire().unwrap());
+    assert_eq!(b.metrics().calls, 0, "cancelled: not counted");
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().failure();
+    tokio::time::advance(10 * SEC).await;
+    settle().await;
+    assert_eq!(b.state(), S::HalfOpen);
+    let probes: Vec<_> = (0..2).map(|_| b.try_acquire().unwrap()).collect();
+    let full = b.try_acquire().expect_err("both probe permits taken");
+    assert_eq!(full.state, S::HalfOpen);
+    drop(probes);
+    assert_eq!(b.metrics().half_open_probes_left, 2, "both slots back");
+    b.try_acquire().unwrap().success();
+    b.try_acquire().unwrap().success();
+    assert_eq!(b.state(), S::Closed);
+    rt.shutdown().await;
+}

@@ -386,3 +386,54 @@ proptest! {
         });
     }
 }
+
+/// Owned permits move into spawned tasks and give their slot back however the task ends:
+/// done, panicked, or aborted while it waits.
+#[tokio::test(start_paused = true)]
+async fn owned_permits_move_into_tasks_and_always_come_back() {
+    fn send_static<T: Send + Sync + 'static>(_: &T) {}
+    let rt = Runtime::start().await.unwrap();
+    let pool = rt
+        .bulkhead(
+            "bh-owned",
+            BulkheadConfig::builder()
+                .max_concurrent(2)
+                .max_wait(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let a = pool.try_acquire_owned().unwrap();
+    send_static(&a);
+    assert_eq!(a.bulkhead_name(), "bh-owned");
+    let b = pool.acquire_owned().await.unwrap();
+    assert!(matches!(
+        pool.try_acquire_owned(),
+        Err(palisade::BulkheadRejected::Full { .. })
+    ));
+    let done = tokio::spawn(async move {
+        let _held = a;
+    });
+    let panicked = tokio::spawn(async move {
+        let _held = b;
+        panic!("user bug");
+    });
+    done.await.unwrap();
+    assert!(panicked.await.is_err());
+    assert_eq!(pool.status().available, 2);
+    // a waiter aborted while it queues takes nothing
+    let held: Vec<_> = (0..2).map(|_| pool.try_acquire_owned().unwrap()).collect();
+    let waiting = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.acquire_owned().await.map(|_| ()) }
+    });
+    tokio::task::yield_now().await;
+    assert_eq!(pool.status().waiting, 1);
+    waiting.abort();
+    assert!(waiting.await.is_err());
+    drop(held);
+    let s = pool.status();
+    assert_eq!((s.available, s.in_flight, s.waiting), (2, 0, 0));
+    rt.shutdown().await;
+}

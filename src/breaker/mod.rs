@@ -9,6 +9,7 @@
 mod actor;
 mod config;
 mod inflight;
+mod permit;
 mod state;
 mod window;
 
@@ -22,6 +23,8 @@ pub(crate) use actor::BreakerCommand;
 pub use config::{
     BreakerConfig, BreakerConfigBuilder, Classifier, ErrorClass, OpenBackoff, SlidingWindow,
 };
+pub(crate) use permit::describe;
+pub use permit::{BreakerPermit, BreakerRejected};
 pub(crate) use state::BreakerShared;
 
 use crate::error::{CallError, ControlError, SpawnError};
@@ -202,11 +205,39 @@ impl Breaker {
     /// Admission for a caller that records the outcome itself and has read the time (the
     /// policy pipeline).
     #[inline]
-    pub(crate) fn admit_at<E>(
+    pub(crate) fn admit_at(
         &self,
         now: crate::clock::Now,
-    ) -> Result<state::Admission<'_>, CallError<E>> {
+    ) -> Result<permit::Admission<&BreakerShared>, BreakerRejected> {
         self.shared.admit_at(now)
+    }
+
+    /// Admits one call whose outcome the caller records on the returned permit (see
+    /// [`BreakerPermit`]): for middleware that classifies responses, or a permit held
+    /// across a response body. Never waits.
+    ///
+    /// # Errors
+    /// [`BreakerRejected`] when the breaker does not admit the call, the same rejection
+    /// [`execute`](Self::execute) gives (it converts into [`CallError::CircuitOpen`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::{BreakerConfig, SlidingWindow};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// let db = rt.breaker("doc-permit", BreakerConfig::builder()
+    ///     .sliding_window(SlidingWindow::Count(2)).minimum_calls(2).build()?).await?;
+    /// for status in [500, 503] {
+    ///     let permit = db.try_acquire()?;
+    ///     // a downstream answered Ok(response) with a 5xx: a failure all the same
+    ///     if status >= 500 { permit.failure() } else { permit.success() }
+    /// }
+    /// assert!(db.try_acquire().is_err(), "2 failures of 2: open");
+    /// # Ok(()) }
+    /// ```
+    pub fn try_acquire(&self) -> Result<BreakerPermit, BreakerRejected> {
+        let admission = self.shared.admit()?;
+        Ok(BreakerPermit::new(admission, Arc::clone(&self.shared)))
     }
 
     /// How the config's classifier counts an error.

@@ -10,11 +10,11 @@ use crossbeam::utils::CachePadded;
 use metrics::{Gauge, Histogram};
 
 use super::config::{BreakerConfig, ErrorClass, SlidingWindow};
-use super::inflight::{InFlight, Ticket};
+use super::inflight::InFlight;
+use super::permit::{Admission, BreakerRejected, Parts};
 use super::window::{CountWindow, Outcome, TimeWindow, Totals, Window};
 use super::{BreakerCommand, BreakerState};
 use crate::clock::{duration_nanos, Clock, Now};
-use crate::error::CallError;
 use crate::supervisor::child::ActorSlot;
 use crate::telemetry::{
     metrics as m, Event, Kind, RejectReason, RejectionGate, Tally, Telemetry, TransitionReason,
@@ -97,18 +97,6 @@ pub(crate) struct BreakerShared {
     calls: Tally<7>,
     duration: Histogram,
     state_gauge: Gauge,
-}
-
-/// What `admit` hands a call: where to record its outcome.
-#[derive(Debug)]
-pub(crate) struct Admission<'a> {
-    shared: &'a BreakerShared,
-    generation: u64,
-    probe: bool,
-    /// `None` when the breaker is disabled: nothing is recorded.
-    ticket: Option<Ticket>,
-    /// Clock ticks at admission.
-    start: u64,
 }
 
 impl BreakerShared {
@@ -194,20 +182,20 @@ impl BreakerShared {
     ///
     /// Closed and metrics-only admit inline; every other state takes the cold path.
     #[inline(always)]
-    pub(crate) fn admit<E>(&self) -> Result<Admission<'_>, CallError<E>> {
+    pub(crate) fn admit(&self) -> Result<Admission<&Self>, BreakerRejected> {
         self.admit_at(self.clock.now())
     }
 
     /// [`admit`](Self::admit) with the time already read (a call starting `now`).
     #[inline(always)]
-    pub(crate) fn admit_at<E>(&self, now: Now) -> Result<Admission<'_>, CallError<E>> {
+    pub(crate) fn admit_at(&self, now: Now) -> Result<Admission<&Self>, BreakerRejected> {
         let word = self.word.load(Ordering::Acquire);
         let (state, generation) = unpack(word);
         if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
             return Ok(self.start_call(generation, false, now));
         }
         self.admit_slow(word, now)
-            .map_err(|(state, retry_after)| CallError::CircuitOpen {
+            .map_err(|(state, retry_after)| BreakerRejected {
                 name: Arc::clone(&self.name),
                 state,
                 retry_after,
@@ -222,19 +210,21 @@ impl BreakerShared {
         &self,
         mut word: u64,
         now: Now,
-    ) -> Result<Admission<'_>, (BreakerState, Option<Duration>)> {
+    ) -> Result<Admission<&Self>, (BreakerState, Option<Duration>)> {
         loop {
             let (state, generation) = unpack(word);
             let probe = match state {
                 BreakerState::Closed | BreakerState::MetricsOnly => false,
                 BreakerState::Disabled => {
-                    return Ok(Admission {
-                        shared: self,
-                        generation,
-                        probe: false,
-                        ticket: None,
-                        start: 0,
-                    })
+                    return Ok(Admission::new(
+                        self,
+                        Parts {
+                            generation,
+                            probe: false,
+                            ticket: None,
+                            start: 0,
+                        },
+                    ))
                 }
                 BreakerState::ForcedOpen => return Err((state, self.reject(None))),
                 BreakerState::Open => {
@@ -268,7 +258,7 @@ impl BreakerShared {
 
     /// Counts an admitted call in flight and notes its start.
     #[inline(always)]
-    fn start_call(&self, generation: u64, probe: bool, now: Now) -> Admission<'_> {
+    fn start_call(&self, generation: u64, probe: bool, now: Now) -> Admission<&Self> {
         let now = self.clock.ticks_at(now);
         let (ticket, fresh) = self
             .inflight
@@ -276,13 +266,15 @@ impl BreakerShared {
         if fresh {
             self.nudge();
         }
-        Admission {
-            shared: self,
-            generation,
-            probe,
-            ticket: Some(ticket),
-            start: now,
-        }
+        Admission::new(
+            self,
+            Parts {
+                generation,
+                probe,
+                ticket: Some(ticket),
+                start: now,
+            },
+        )
     }
 
     #[cold]
@@ -339,7 +331,7 @@ impl BreakerShared {
     }
 
     /// Records the outcome of an admitted call. `class` is `None` for `Ok`.
-    fn complete(&self, a: &Admission<'_>, class: Option<ErrorClass>) {
+    pub(super) fn complete(&self, a: &Parts, class: Option<ErrorClass>) {
         let Some(ticket) = a.ticket else {
             return; // disabled: record nothing
         };
@@ -401,7 +393,7 @@ impl BreakerShared {
     /// trips the slow-call rate even for callers whose deadlines are short. A call cut
     /// sooner says nothing about the dependency and is not recorded; a probe cut sooner
     /// gives its slot back.
-    fn abandon(&self, a: &Admission<'_>) {
+    pub(super) fn abandon(&self, a: &Parts) {
         let Some(ticket) = a.ticket else { return };
         let now = self.clock.ticks();
         let counted_while_running = self.inflight.finish(ticket);
@@ -676,21 +668,5 @@ impl BreakerShared {
             },
             consecutive_trips: self.trips.load(Ordering::Acquire),
         }
-    }
-}
-
-impl Admission<'_> {
-    /// Records how the call ended. `class` is `None` for `Ok`.
-    #[inline]
-    pub(crate) fn complete(self, class: Option<ErrorClass>) {
-        // Completed: the drop that would count it abandoned must not run.
-        let this = std::mem::ManuallyDrop::new(self);
-        this.shared.complete(&this, class);
-    }
-}
-
-impl Drop for Admission<'_> {
-    fn drop(&mut self) {
-        self.shared.abandon(self);
     }
 }

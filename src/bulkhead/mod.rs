@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub(crate) use actor::BulkheadCommand;
 pub use config::{BulkheadConfig, BulkheadConfigBuilder};
-pub use permit::BulkheadPermit;
+pub use permit::{BulkheadPermit, OwnedBulkheadPermit};
 use state::BulkheadShared;
 
 use crate::error::{CallError, ControlError, SpawnError};
@@ -183,6 +183,44 @@ impl Bulkhead {
     /// Cancel safe: a dropped wait leaves the queue and takes no permit.
     pub async fn acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadRejected> {
         self.shared.acquire().await
+    }
+
+    /// Takes a permit without waiting, owned: it can move into a spawned task or a
+    /// response body.
+    ///
+    /// # Errors
+    /// [`BulkheadRejected::Full`] when none is free.
+    ///
+    /// # Examples
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// let pool = rt.bulkhead("doc-owned", palisade::BulkheadConfig::builder().max_concurrent(1).build()?).await?;
+    /// let permit = pool.try_acquire_owned()?;
+    /// let task = tokio::spawn(async move {
+    ///     let _held = permit; // given back when the task ends
+    /// });
+    /// assert!(pool.try_acquire().is_err());
+    /// task.await?;
+    /// assert!(pool.try_acquire().is_ok());
+    /// # Ok(()) }
+    /// ```
+    pub fn try_acquire_owned(&self) -> Result<OwnedBulkheadPermit, BulkheadRejected> {
+        let permit = self.shared.try_acquire()?;
+        Ok(permit.into_owned(Arc::clone(&self.shared)))
+    }
+
+    /// Takes a permit, waiting as configured, owned (see
+    /// [`try_acquire_owned`](Self::try_acquire_owned)).
+    ///
+    /// # Errors
+    /// As for [`acquire`](Self::acquire).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped wait leaves the queue and takes no permit.
+    pub async fn acquire_owned(&self) -> Result<OwnedBulkheadPermit, BulkheadRejected> {
+        let permit = self.shared.acquire().await?;
+        Ok(permit.into_owned(Arc::clone(&self.shared)))
     }
 
     /// In flight, available, waiting and the limit, now.

@@ -146,7 +146,7 @@ impl Policy {
                 let admission = match (&self.breaker, now) {
                     (Some(breaker), Some(now)) => match breaker.admit_at(now) {
                         Ok(admission) => Some((breaker, admission)),
-                        Err(rejected) => break 'attempt Err(rejected),
+                        Err(rejected) => break 'attempt Err(rejected.into()),
                     },
                     _ => None,
                 };
