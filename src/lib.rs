@@ -64,24 +64,27 @@ mod error;
 pub mod limiter;
 pub mod policy;
 mod runtime;
+pub mod snapshot;
 mod supervisor;
 pub mod telemetry;
 
 pub use breaker::{
     Breaker, BreakerConfig, BreakerMetrics, BreakerPermit, BreakerRejected, BreakerState,
-    ErrorClass, SlidingWindow,
+    BreakerStatus, ErrorClass, SlidingWindow,
 };
 pub use bulkhead::{
     Bulkhead, BulkheadConfig, BulkheadRejected, BulkheadStatus, OwnedBulkheadPermit,
 };
 pub use error::{CallError, ConfigError, ControlError, SpawnError, StartError};
 pub use limiter::{
-    Allowed, Denied, DenyReason, KeyedLimiter, KeyedLimiterConfig, Limiter, LimiterConfig, Quota,
+    Allowed, Denied, DenyReason, KeyedLimiter, KeyedLimiterConfig, KeyedLimiterStatus, Limiter,
+    LimiterConfig, LimiterKind, LimiterStatus, Quota,
 };
 #[cfg(feature = "redis")]
 pub use limiter::{FailMode, KeyEncoder, RedisBackend, RedisMode};
 pub use policy::{deadline, Backoff, Jitter, Policy, Retry, RetryBudget};
 pub use runtime::{Runtime, RuntimeBuilder};
+pub use snapshot::Snapshot;
 #[cfg(feature = "test-util")]
 pub use supervisor::child::Fault;
 pub use telemetry::{Event, EventStream, Kind};

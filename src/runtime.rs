@@ -14,6 +14,7 @@ use crate::breaker::{Breaker, BreakerConfig};
 use crate::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::error::{ConfigError, SpawnError, StartError};
 use crate::limiter::{KeyedLimiter, KeyedLimiterConfig, Limiter, LimiterConfig};
+use crate::snapshot::{Inspect, PrimitiveSnapshot, Snapshot};
 use crate::supervisor::child::{ChildSpec, Primitive, PrimitiveSpec};
 use crate::supervisor::{Intensity, Supervisor, SupervisorMsg};
 use crate::telemetry::{EventStream, Kind, Telemetry};
@@ -52,6 +53,8 @@ struct Registry {
     breakers: HashMap<Arc<str>, Breaker>,
     limiters: HashMap<Arc<str>, Limiter>,
     keyed: HashMap<Arc<str>, Box<dyn Any + Send + Sync>>,
+    /// The keyed limiters again, as the snapshot sees them (without their key type).
+    keyed_views: HashMap<Arc<str>, Arc<dyn Inspect>>,
     bulkheads: HashMap<Arc<str>, Bulkhead>,
 }
 
@@ -227,7 +230,13 @@ impl Runtime {
         limiter.shared().connect().await;
         self.spawn(limiter.shared()).await?;
         let stored = limiter.clone();
-        self.register(|r| r.keyed.insert(name, Box::new(stored)));
+        self.register(|r| {
+            r.keyed_views.insert(
+                Arc::clone(&name),
+                Arc::new(stored.clone()) as Arc<dyn Inspect>,
+            );
+            r.keyed.insert(name, Box::new(stored))
+        });
         Ok(limiter)
     }
 
@@ -263,6 +272,39 @@ impl Runtime {
         self.spawn(bulkhead.shared()).await?;
         self.register(|r| r.bulkheads.insert(name, bulkhead.clone()));
         Ok(bulkhead)
+    }
+
+    /// Every primitive the runtime holds, with its kind, name, config, status, restarts
+    /// and the degraded flag, sorted by kind and name. Never waits on an actor: each
+    /// status is read from shared state, as the handles read it.
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::{BulkheadConfig, Kind};
+    /// use palisade::snapshot::PrimitiveStatus;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// let pool = rt.bulkhead("doc-snap", BulkheadConfig::builder().max_concurrent(2).build()?).await?;
+    /// let _held = pool.try_acquire()?;
+    /// let snap = rt.snapshot();
+    /// let entry = snap.get(Kind::Bulkhead, "doc-snap").expect("held");
+    /// assert!(matches!(entry.status, PrimitiveStatus::Bulkhead(s) if s.in_flight == 1));
+    /// assert_eq!((entry.restarts, entry.degraded), (0, false));
+    /// # Ok(()) }
+    /// ```
+    pub fn snapshot(&self) -> Snapshot {
+        let registry = self.registry();
+        let mut primitives: Vec<PrimitiveSnapshot> = registry
+            .breakers
+            .values()
+            .map(Inspect::snapshot)
+            .chain(registry.limiters.values().map(Inspect::snapshot))
+            .chain(registry.keyed_views.values().map(|k| k.snapshot()))
+            .chain(registry.bulkheads.values().map(Inspect::snapshot))
+            .collect();
+        drop(registry);
+        primitives.sort_by(|a, b| (a.kind.as_str(), &a.name).cmp(&(b.kind.as_str(), &b.name)));
+        Snapshot { primitives }
     }
 
     /// The breaker spawned under `name`, if any.

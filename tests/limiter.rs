@@ -496,3 +496,58 @@ fn two_threads_hammering_one_limiter_never_admit_more_than_the_quota() {
     }
     rt.block_on(prt.shutdown());
 }
+
+/// `status()` tells what a check of one unit would get, for every algorithm, and spends
+/// nothing; a keyed limiter's `status_of` stores no key.
+#[tokio::test(start_paused = true)]
+async fn status_tells_what_a_check_would_get_and_spends_nothing() {
+    let rt = Runtime::start().await.unwrap();
+    for (i, config) in [
+        LimiterConfig::gcra(Quota::per_second(2)),
+        LimiterConfig::token_bucket(2, Quota::per_second(2)),
+        LimiterConfig::fixed_window(2, SEC),
+        LimiterConfig::sliding_window(2, SEC),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let l = rt
+            .limiter(&format!("lim-status-{i}"), config.clone())
+            .await
+            .unwrap();
+        let s = l.status();
+        assert_eq!(
+            (s.kind, s.available, s.retry_after, s.shadow, s.remote),
+            (config.kind(), Some(2), Some(Duration::ZERO), false, false),
+            "{config:?}"
+        );
+        l.check().unwrap();
+        l.check().unwrap();
+        let s = l.status();
+        assert_eq!(s.available, Some(0), "{config:?}");
+        assert!(s.retry_after.unwrap() > Duration::ZERO, "{config:?}");
+        assert_eq!(l.status(), s, "asking twice changes nothing");
+        assert_eq!(
+            Some(l.check().unwrap_err().retry_after),
+            s.retry_after,
+            "{config:?}: the status's retry_after is the check's"
+        );
+    }
+    let keyed = rt
+        .keyed_limiter::<u64>(
+            "lim-status-keyed",
+            LimiterConfig::gcra(Quota::per_second(3)),
+        )
+        .await
+        .unwrap();
+    keyed.check(&1).unwrap();
+    assert_eq!(keyed.status_of(&1).available, Some(2));
+    assert_eq!(keyed.status_of(&9).available, Some(3), "a fresh key");
+    let s = keyed.status();
+    assert_eq!(
+        (s.keys, s.max_keys),
+        (1, 100_000),
+        "status_of stored nothing"
+    );
+    rt.shutdown().await;
+}

@@ -464,3 +464,98 @@ async fn a_retry_storm_never_pushes_a_restart_out_of_a_lagging_subscriber() {
     assert!(retries <= 8, "{retries}");
     rt.shutdown().await;
 }
+
+/// The snapshot lists every primitive with its config and status, read without waiting on
+/// any actor, and tells restarts and the degraded flag.
+#[tokio::test(start_paused = true)]
+async fn the_snapshot_shows_every_primitive_with_status_restarts_and_degraded() {
+    use palisade::snapshot::{PrimitiveConfig, PrimitiveStatus};
+    use palisade::{BreakerConfig, BreakerState, KeyedLimiterConfig, LimiterConfig, Quota};
+
+    let rt = Runtime::builder()
+        .max_restarts(1)
+        .restart_window(Duration::from_secs(60))
+        .start()
+        .await
+        .expect("runtime");
+    let mut events = rt.subscribe();
+    let db = rt
+        .breaker("snap-db", BreakerConfig::default())
+        .await
+        .expect("spawn");
+    let api = rt
+        .limiter("snap-api", LimiterConfig::gcra(Quota::per_hour(10)))
+        .await
+        .expect("spawn");
+    let users = rt
+        .keyed_limiter::<u64>(
+            "snap-users",
+            KeyedLimiterConfig::new(LimiterConfig::fixed_window(5, Duration::from_secs(60)))
+                .max_keys(100),
+        )
+        .await
+        .expect("spawn");
+    let pool = rt
+        .bulkhead("snap-pool", two_permits())
+        .await
+        .expect("spawn");
+    db.force_open().await;
+    api.check().expect("admitted");
+    users.check(&1).expect("admitted");
+    users.check(&2).expect("admitted");
+    let _held = pool.try_acquire().expect("permit");
+    where_is("palisade.bulkhead.snap-pool")
+        .expect("running")
+        .kill();
+    next_matching(&mut events, |e| matches!(e, Event::ActorRestarted { .. })).await;
+    where_is("palisade.limiter.snap-api")
+        .expect("running")
+        .kill();
+    next_matching(&mut events, |e| matches!(e, Event::ActorRestarted { .. })).await;
+    where_is("palisade.limiter.snap-api")
+        .expect("running")
+        .kill();
+    next_matching(&mut events, |e| matches!(e, Event::ActorDegraded { .. })).await;
+
+    let snap = rt.snapshot();
+    let names: Vec<_> = snap.primitives.iter().map(|p| (p.kind, &*p.name)).collect();
+    assert_eq!(
+        names,
+        [
+            (Kind::Breaker, "snap-db"),
+            (Kind::Bulkhead, "snap-pool"),
+            (Kind::Limiter, "snap-api"),
+            (Kind::Limiter, "snap-users"),
+        ]
+    );
+    let db_entry = snap.get(Kind::Breaker, "snap-db").expect("listed");
+    assert!(matches!(
+        &db_entry.status,
+        PrimitiveStatus::Breaker(s) if s.state == BreakerState::ForcedOpen
+    ));
+    assert!(matches!(db_entry.config, PrimitiveConfig::Breaker(_)));
+    let api_entry = snap.get(Kind::Limiter, "snap-api").expect("listed");
+    assert!(matches!(
+        &api_entry.status,
+        PrimitiveStatus::Limiter(s) if s.available == Some(9)
+    ));
+    assert_eq!((api_entry.restarts, api_entry.degraded), (1, true));
+    let users_entry = snap.get(Kind::Limiter, "snap-users").expect("listed");
+    assert!(matches!(
+        &users_entry.status,
+        PrimitiveStatus::KeyedLimiter(s) if s.keys == 2 && s.max_keys == 100
+    ));
+    let pool_entry = snap.get(Kind::Bulkhead, "snap-pool").expect("listed");
+    assert!(matches!(
+        &pool_entry.status,
+        PrimitiveStatus::Bulkhead(s) if s.in_flight == 1
+    ));
+    assert_eq!((pool_entry.restarts, pool_entry.degraded), (1, false));
+    assert_eq!(snap.degraded().count(), 1);
+    assert_eq!(
+        api.check().map(|a| a.remaining),
+        Ok(8),
+        "the snapshot spent nothing"
+    );
+    rt.shutdown().await;
+}

@@ -11,6 +11,7 @@ mod config;
 mod inflight;
 mod permit;
 mod state;
+mod status;
 mod window;
 
 use std::any::Any;
@@ -26,6 +27,7 @@ pub use config::{
 pub(crate) use permit::describe;
 pub use permit::{BreakerPermit, BreakerRejected};
 pub(crate) use state::BreakerShared;
+pub use status::BreakerStatus;
 
 use crate::error::{CallError, ControlError, SpawnError};
 use crate::telemetry::{Kind, Telemetry};
@@ -126,6 +128,11 @@ impl Breaker {
 
     pub(crate) fn shared(&self) -> Arc<BreakerShared> {
         Arc::clone(&self.shared)
+    }
+
+    /// Restarts of its actor since spawn, and whether it was left down.
+    pub(crate) fn supervision(&self) -> (u32, bool) {
+        (self.shared.slot.restarts(), self.shared.slot.is_degraded())
     }
 
     /// The breaker's name.
@@ -250,6 +257,26 @@ impl Breaker {
     /// when the breaker's actor is down.
     pub fn state(&self) -> BreakerState {
         self.shared.current_state()
+    }
+
+    /// The breaker's state now against its thresholds: rates and counts in the window,
+    /// time in state, time until half-open, rejections. Admits nothing.
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::{BreakerConfig, BreakerState, SlidingWindow};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// let db = rt.breaker("doc-status", BreakerConfig::builder()
+    ///     .sliding_window(SlidingWindow::Count(4)).minimum_calls(4).build()?).await?;
+    /// let _ = db.execute(|| async { Err::<(), _>("down") }).await;
+    /// let s = db.status();
+    /// assert_eq!((s.state, s.buffered, s.failed, s.minimum_calls), (BreakerState::Closed, 1, 1, 4));
+    /// assert_eq!((s.failure_rate, s.failure_rate_threshold), (100.0, 50.0));
+    /// # Ok(()) }
+    /// ```
+    pub fn status(&self) -> BreakerStatus {
+        self.shared.status()
     }
 
     /// Rates, counts, state and time in state, now.

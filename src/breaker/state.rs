@@ -646,6 +646,32 @@ impl BreakerShared {
         Ok(change)
     }
 
+    /// The breaker's status (see [`BreakerStatus`](super::BreakerStatus)).
+    pub(crate) fn status(&self) -> super::BreakerStatus {
+        let m = self.snapshot();
+        let config = self.config();
+        let time_until_half_open = (m.state == BreakerState::Open).then(|| {
+            let until = self.open_until.load(Ordering::Acquire);
+            Duration::from_nanos(until.saturating_sub(self.clock.nanos()))
+        });
+        super::BreakerStatus {
+            state: m.state,
+            time_in_state: m.time_in_state,
+            time_until_half_open,
+            failure_rate: m.failure_rate,
+            failure_rate_threshold: config.failure_rate_threshold,
+            slow_call_rate: m.slow_call_rate,
+            slow_call_rate_threshold: config.slow_call_rate_threshold,
+            buffered: m.calls,
+            minimum_calls: config.minimum_calls(),
+            failed: m.failed,
+            slow: m.slow,
+            rejected: m.not_permitted,
+            half_open_probes_left: m.half_open_probes_left,
+            consecutive_trips: m.consecutive_trips,
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> super::BreakerMetrics {
         let state = self.current_state();
         let now = self.clock.nanos();

@@ -123,6 +123,11 @@ impl Bulkhead {
         Arc::clone(&self.shared)
     }
 
+    /// Restarts of its actor since spawn, and whether it was left down.
+    pub(crate) fn supervision(&self) -> (u32, bool) {
+        (self.shared.slot.restarts(), self.shared.slot.is_degraded())
+    }
+
     /// The bulkhead's name.
     pub fn name(&self) -> &str {
         &self.shared.name

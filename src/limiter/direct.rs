@@ -129,6 +129,34 @@ impl LimiterShared {
         }
     }
 
+    /// What a check of one unit would get now, spending nothing.
+    pub(crate) fn status(&self) -> super::LimiterStatus {
+        let config = self.config();
+        let now = self.clock.nanos();
+        let answer = match &self.store {
+            Store::Local(local) => super::status::one_unit(local.peek(&self.algorithm(), now)),
+            #[cfg(feature = "redis")]
+            Store::Redis(remote) => remote.local_units(now).map(|units| {
+                let units = u32::try_from(units).unwrap_or(u32::MAX);
+                let wait = if units > 0 {
+                    std::time::Duration::ZERO
+                } else {
+                    // a refill is one round trip away
+                    std::time::Duration::from_millis(1)
+                };
+                (units, wait, std::time::Duration::ZERO)
+            }),
+        };
+        super::LimiterStatus {
+            kind: config.kind,
+            available: answer.map(|a| a.0),
+            retry_after: answer.map(|a| a.1),
+            reset_after: answer.map(|a| a.2),
+            shadow: config.shadow,
+            remote: self.is_remote(),
+        }
+    }
+
     /// Makes the connection to a remote backend, if any (at spawn).
     pub(crate) async fn connect(&self) {
         #[cfg(feature = "redis")]

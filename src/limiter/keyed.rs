@@ -353,6 +353,65 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         }
     }
 
+    /// The keyed limiter's state now.
+    pub(crate) fn status(&self) -> super::KeyedLimiterStatus {
+        let config = self.config.read().unwrap_or_else(|p| p.into_inner());
+        super::KeyedLimiterStatus {
+            kind: config.base.kind,
+            keys: self.len(),
+            max_keys: config.max_keys,
+            shadow: config.base.shadow,
+            remote: self.is_remote(),
+        }
+    }
+
+    /// What a check of one unit of `key` would get now from the table, spending nothing
+    /// and storing nothing (a key not held answers as a fresh one would).
+    pub(crate) fn status_of(&self, key: &K) -> super::LimiterStatus {
+        let hash = self.hasher.hash_one(key);
+        let shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.clock.nanos();
+        let decision = match shard.table.find(hash, |e| e.key == *key) {
+            Some(e) => self.algorithm_of(e).check(e.cell, now, 1).1,
+            None => {
+                drop(shard);
+                let algorithm = match self.resolved(key) {
+                    None => Ok(self.family.with_parts(
+                        self.table_a.load(Ordering::Relaxed),
+                        self.table_b.load(Ordering::Relaxed),
+                    )),
+                    Some(own) => own.map(|a| self.local(a)),
+                };
+                match algorithm {
+                    Ok(a) => a.check(Cell::default(), now, 1).1,
+                    Err(e) => Decision::InvalidQuota { field: e.field },
+                }
+            }
+        };
+        let config = self.config();
+        // a remote quota's table only stands in while Redis is down: only Redis knows
+        let answer = if self.is_remote() {
+            None
+        } else {
+            super::status::one_unit(decision)
+        };
+        super::LimiterStatus {
+            kind: config.kind,
+            available: answer.map(|a| a.0),
+            retry_after: answer.map(|a| a.1),
+            reset_after: answer.map(|a| a.2),
+            shadow: config.shadow,
+            remote: self.is_remote(),
+        }
+    }
+
+    fn is_remote(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.remote.is_some();
+        #[cfg(not(feature = "redis"))]
+        false
+    }
+
     /// Makes the connection to a remote backend, if any (at spawn).
     pub(crate) async fn connect(&self) {
         #[cfg(feature = "redis")]

@@ -19,6 +19,7 @@ mod leaky_bucket;
 mod redis;
 mod report;
 mod sliding_window;
+mod status;
 mod store;
 mod token_bucket;
 
@@ -33,6 +34,7 @@ use direct::LimiterShared;
 use keyed::KeyedShared;
 #[cfg(feature = "redis")]
 pub use redis::{FailMode, KeyEncoder, RedisBackend, RedisMode};
+pub use status::{KeyedLimiterStatus, LimiterStatus};
 
 use crate::error::{CallError, ControlError, SpawnError};
 use crate::supervisor::child::ActorSlot;
@@ -80,6 +82,11 @@ impl Limiter {
 
     pub(crate) fn shared(&self) -> Arc<LimiterShared> {
         Arc::clone(&self.shared)
+    }
+
+    /// Restarts of its actor since spawn, and whether it was left down.
+    pub(crate) fn supervision(&self) -> (u32, bool) {
+        (self.shared.slot.restarts(), self.shared.slot.is_degraded())
     }
 
     /// The limiter's name.
@@ -151,6 +158,25 @@ impl Limiter {
     /// Cancel safe: a cancelled strict check may or may not have spent its units in Redis.
     pub async fn acquire(&self, n: u32) -> Result<Allowed, Denied> {
         self.shared.acquire_n(n).await
+    }
+
+    /// The limiter's state now: its algorithm and quota, what a check of one unit would
+    /// get (units available, `retry_after`, `reset_after`), shadow mode. Spends nothing.
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::{LimiterConfig, Quota};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// let api = rt.limiter("doc-status", LimiterConfig::gcra(Quota::per_hour(3))).await?;
+    /// assert!(api.check().is_ok());
+    /// let s = api.status();
+    /// assert_eq!(s.available, Some(2));
+    /// assert_eq!(api.status().available, Some(2), "asking spends nothing");
+    /// # Ok(()) }
+    /// ```
+    pub fn status(&self) -> LimiterStatus {
+        self.shared.status()
     }
 
     /// Checks (and spends) `n` units at once.
@@ -276,6 +302,11 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
         Arc::clone(&self.shared)
     }
 
+    /// Restarts of its actor since spawn, and whether it was left down.
+    pub(crate) fn supervision(&self) -> (u32, bool) {
+        (self.shared.slot.restarts(), self.shared.slot.is_degraded())
+    }
+
     /// The limiter's name.
     pub fn name(&self) -> &str {
         &self.shared.report.name
@@ -352,6 +383,19 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
     /// Forgets `key`: its next check starts from a full quota. `true` if it was held.
     pub fn reset(&self, key: &K) -> bool {
         self.shared.reset(key)
+    }
+
+    /// The keyed limiter's state now: its algorithm and base quota, the keys held and the
+    /// cap, shadow mode. Spends nothing.
+    pub fn status(&self) -> KeyedLimiterStatus {
+        self.shared.status()
+    }
+
+    /// What a check of one unit of `key` would get now (see [`Limiter::status`]). Spends
+    /// nothing and stores nothing: a key not held answers as a fresh one would. For a
+    /// quota kept in Redis, `available` is `None` (only Redis knows).
+    pub fn status_of(&self, key: &K) -> LimiterStatus {
+        self.shared.status_of(key)
     }
 
     /// Keys held now.

@@ -84,6 +84,17 @@ impl LocalStore {
         }
     }
 
+    /// What a check of one unit at `now` would get, spending nothing.
+    pub(crate) fn peek(&self, algorithm: &Algorithm, now: u64) -> Decision {
+        match algorithm {
+            Algorithm::Gcra(g) => g.check(self.tat.load(Ordering::Acquire), now, 1).1,
+            _ => {
+                let w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+                algorithm.check(w.cell, w.latest.max(now), 1).1
+            }
+        }
+    }
+
     /// Back to a full quota.
     pub(crate) fn reset(&self) {
         self.tat.store(0, Ordering::Release);

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,6 +74,10 @@ pub enum Fault {
 pub(crate) struct ActorSlot<C> {
     current: Mutex<Option<ActorRef<ChildMsg<C>>>>,
     nudge_pending: AtomicBool,
+    /// Restarts since spawn, and whether the supervisor left the actor down: written by
+    /// the supervisor, read by status queries that must not wait on it.
+    restarts: AtomicU32,
+    degraded: AtomicBool,
 }
 
 impl<C: Send + 'static> Default for ActorSlot<C> {
@@ -81,7 +85,21 @@ impl<C: Send + 'static> Default for ActorSlot<C> {
         Self {
             current: Mutex::new(None),
             nudge_pending: AtomicBool::new(false),
+            restarts: AtomicU32::new(0),
+            degraded: AtomicBool::new(false),
         }
+    }
+}
+
+impl<C> ActorSlot<C> {
+    /// Restarts of the primitive's actor since spawn.
+    pub(crate) fn restarts(&self) -> u32 {
+        self.restarts.load(Ordering::Acquire)
+    }
+
+    /// `true` once the supervisor has left the actor down.
+    pub(crate) fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Acquire)
     }
 }
 
@@ -256,6 +274,10 @@ pub(crate) trait ChildSpec: Send + Sync + 'static {
     /// The child's last words when its actor is not running to say them (a degraded child
     /// at shutdown): what [`Primitive::stopped`] does.
     fn stopped(&self);
+    /// The supervisor restarted the child's actor.
+    fn note_restart(&self);
+    /// The supervisor left the child's actor down.
+    fn note_degraded(&self);
     /// Spawns the actor linked to `supervisor`, under `palisade.<kind>.<name>`, over the
     /// same shared state every time.
     fn spawn(
@@ -286,6 +308,14 @@ impl<P: Primitive> ChildSpec for PrimitiveSpec<P> {
 
     fn stopped(&self) {
         self.shared.stopped();
+    }
+
+    fn note_restart(&self) {
+        self.shared.slot().restarts.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn note_degraded(&self) {
+        self.shared.slot().degraded.store(true, Ordering::Release);
     }
 
     fn spawn(

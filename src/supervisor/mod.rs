@@ -135,6 +135,7 @@ impl SupervisorState {
             let restarts = self.children[index].restarts.count();
             match self.start_child(index, myself).await {
                 Ok(()) => {
+                    self.children[index].spec.note_restart();
                     metrics::counter!(m::ACTOR_RESTARTS, &labels).increment(1);
                     self.telemetry.emit(Event::ActorRestarted {
                         name,
@@ -156,6 +157,7 @@ impl SupervisorState {
     fn degrade(&mut self, index: usize) {
         let child = &mut self.children[index];
         child.degraded = true;
+        child.spec.note_degraded();
         let (kind, name) = (child.spec.kind(), Arc::clone(child.spec.name()));
         let labels = [
             ("kind", kind.as_str().to_owned()),

@@ -165,6 +165,15 @@ impl Lease {
         self.refilled.notified()
     }
 
+    /// Units the lease holds at `now` (expired ones count as none).
+    pub(crate) fn units_at(&self, now: u64) -> u64 {
+        if now >= self.expires_at.load(Ordering::Acquire) {
+            0
+        } else {
+            self.units.load(Ordering::Acquire)
+        }
+    }
+
     /// Drops the lease (a reset).
     pub(crate) fn clear(&self) {
         self.units.store(0, Ordering::Release);

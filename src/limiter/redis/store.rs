@@ -310,6 +310,12 @@ impl RedisStore {
         self.target.remote.connect().await;
     }
 
+    /// Units this instance can spend without a round trip: its lease (leased mode);
+    /// `None` in strict mode (only Redis knows).
+    pub(crate) fn local_units(&self, now: u64) -> Option<u64> {
+        self.lease.as_ref().map(|lease| lease.units_at(now))
+    }
+
     /// Gives back a refill claim nobody can run now.
     pub(crate) fn release_refill(&self) {
         if let Some(lease) = &self.lease {

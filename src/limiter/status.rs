@@ -1,0 +1,70 @@
+//! What a limiter says about itself without spending anything: [`LimiterStatus`] and
+//! [`KeyedLimiterStatus`].
+
+use std::time::Duration;
+
+use super::config::LimiterKind;
+use super::decision::Decision;
+
+/// A limiter's state now, from [`Limiter::status`](crate::Limiter::status) or
+/// [`KeyedLimiter::status_of`](crate::KeyedLimiter::status_of). Taking it spends no quota.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LimiterStatus {
+    /// The algorithm and its quota, as configured.
+    pub kind: LimiterKind,
+    /// Units a check could take now; `None` when the state lives in Redis and only a round
+    /// trip could tell (strict mode). In leased mode: what this instance's lease holds.
+    pub available: Option<u32>,
+    /// How long until a check of one unit would be admitted: zero when one is available;
+    /// `None` where `available` is.
+    pub retry_after: Option<Duration>,
+    /// Time until the quota is full again if nothing else arrives (`None` as above).
+    pub reset_after: Option<Duration>,
+    /// Shadow mode: denials are reported, and the check is let through.
+    pub shadow: bool,
+    /// The state lives in Redis.
+    pub remote: bool,
+}
+
+/// A keyed limiter's state now, from [`KeyedLimiter::status`](crate::KeyedLimiter::status).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyedLimiterStatus {
+    /// The algorithm and the quota of keys without a plan of their own.
+    pub kind: LimiterKind,
+    /// Keys held in the process's table.
+    pub keys: usize,
+    /// The most keys the table holds.
+    pub max_keys: u32,
+    /// Shadow mode.
+    pub shadow: bool,
+    /// The quotas live in Redis (the table then only stands in while Redis is down).
+    pub remote: bool,
+}
+
+/// What a check of one unit would get, from the decision a pure core gives for the state
+/// as it is: (available, retry_after, reset_after). `None` for a decision only a remote
+/// backend could make.
+pub(crate) fn one_unit(decision: Decision) -> Option<(u32, Duration, Duration)> {
+    match decision {
+        Decision::Allowed {
+            remaining,
+            reset_after,
+        } => Some((
+            remaining.saturating_add(1),
+            Duration::ZERO,
+            Duration::from_nanos(reset_after),
+        )),
+        Decision::Denied {
+            retry_after,
+            remaining,
+            reset_after,
+        } => Some((
+            remaining,
+            Duration::from_nanos(retry_after),
+            Duration::from_nanos(reset_after),
+        )),
+        _ => None,
+    }
+}
