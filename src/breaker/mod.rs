@@ -215,7 +215,7 @@ impl Breaker {
     pub(crate) fn admit_at(
         &self,
         now: crate::clock::Now,
-    ) -> Result<permit::Admission<&BreakerShared>, BreakerRejected> {
+    ) -> Result<permit::Admission<'_>, BreakerRejected> {
         self.shared.admit_at(now)
     }
 

@@ -3,7 +3,6 @@
 //! body that outlives the handler).
 
 use std::fmt;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,47 +24,39 @@ pub(crate) struct Parts {
     pub(super) start: u64,
 }
 
-/// An admitted call: where to record its outcome. `S` is how it holds the breaker: a
-/// borrow inside `execute` (no reference count touched), an `Arc` in a [`BreakerPermit`].
-/// Dropped without an outcome, it counts the call as cancelled.
+/// An admitted call inside `execute`: where to record its outcome. It borrows the breaker
+/// (no reference count touched on the hot path); dropped without an outcome, it counts the
+/// call as cancelled.
 #[derive(Debug)]
-pub(crate) struct Admission<S: Deref<Target = BreakerShared>> {
-    shared: S,
+pub(crate) struct Admission<'a> {
+    shared: &'a BreakerShared,
     parts: Parts,
-    /// Set once the outcome is recorded (or the admission moved): the drop does nothing.
-    done: bool,
 }
 
-impl<S: Deref<Target = BreakerShared>> Admission<S> {
+impl<'a> Admission<'a> {
     #[inline(always)]
-    pub(super) fn new(shared: S, parts: Parts) -> Self {
-        Self {
-            shared,
-            parts,
-            done: false,
-        }
+    pub(super) fn new(shared: &'a BreakerShared, parts: Parts) -> Self {
+        Self { shared, parts }
     }
 
     /// Records how the call ended. `class` is `None` for `Ok`.
     #[inline]
-    pub(crate) fn complete(mut self, class: Option<ErrorClass>) {
-        self.done = true;
-        self.shared.complete(&self.parts, class);
+    pub(crate) fn complete(self, class: Option<ErrorClass>) {
+        // Completed: the drop that would count it abandoned must not run (a borrow has
+        // nothing else to drop).
+        let this = std::mem::ManuallyDrop::new(self);
+        this.shared.complete(&this.parts, class);
     }
 
-    /// The same admission held another way (a borrow made owned, for a permit).
-    fn rehold<T: Deref<Target = BreakerShared>>(mut self, shared: T) -> Admission<T> {
-        self.done = true;
-        Admission::new(shared, self.parts)
+    /// The admission's numbers, the guard defused (a permit takes them over).
+    fn into_parts(self) -> Parts {
+        std::mem::ManuallyDrop::new(self).parts
     }
 }
 
-impl<S: Deref<Target = BreakerShared>> Drop for Admission<S> {
-    #[inline]
+impl Drop for Admission<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            self.shared.abandon(&self.parts);
-        }
+        self.shared.abandon(&self.parts);
     }
 }
 
@@ -80,53 +71,70 @@ impl<S: Deref<Target = BreakerShared>> Drop for Admission<S> {
 /// `slow_call_duration`) and gives back its half-open probe slot. `Send + 'static`: it can
 /// move into a spawned task or a response body.
 pub struct BreakerPermit {
-    admission: Admission<Arc<BreakerShared>>,
+    /// `None` once the outcome is recorded.
+    shared: Option<Arc<BreakerShared>>,
+    parts: Parts,
 }
 
 impl BreakerPermit {
-    pub(super) fn new(admission: Admission<&BreakerShared>, shared: Arc<BreakerShared>) -> Self {
+    pub(super) fn new(admission: Admission<'_>, shared: Arc<BreakerShared>) -> Self {
         Self {
-            admission: admission.rehold(shared),
+            parts: admission.into_parts(),
+            shared: Some(shared),
+        }
+    }
+
+    fn finish(mut self, class: Option<ErrorClass>) {
+        if let Some(shared) = self.shared.take() {
+            shared.complete(&self.parts, class);
         }
     }
 
     /// The call succeeded.
     pub fn success(self) {
-        self.admission.complete(None);
+        self.finish(None);
     }
 
     /// The call failed: it counts toward the failure rate.
     pub fn failure(self) {
-        self.admission.complete(Some(ErrorClass::Failure));
+        self.finish(Some(ErrorClass::Failure));
     }
 
     /// The call ended in a way that says nothing about the dependency: it is not counted
     /// (a half-open probe slot is given back).
     pub fn ignored(self) {
-        self.admission.complete(Some(ErrorClass::Ignored));
+        self.finish(Some(ErrorClass::Ignored));
     }
 
     /// Records an outcome as [`Breaker::execute`](crate::Breaker::execute) would: `Ok` is
     /// a success, an `Err` counts as the breaker's classifier says (a failure without one).
     pub fn record<T, E: std::any::Any>(self, result: &Result<T, E>) {
-        let class = match result {
-            Ok(_) => None,
-            Err(e) => Some(self.admission.shared.classify(e)),
+        let class = match (result, &self.shared) {
+            (Ok(_), _) | (Err(_), None) => None,
+            (Err(e), Some(shared)) => Some(shared.classify(e)),
         };
-        self.admission.complete(class);
+        self.finish(class);
     }
 
     /// The name of the breaker that admitted the call.
     pub fn breaker_name(&self) -> &str {
-        &self.admission.shared.name
+        self.shared.as_ref().map_or("", |s| &s.name)
+    }
+}
+
+impl Drop for BreakerPermit {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.abandon(&self.parts);
+        }
     }
 }
 
 impl fmt::Debug for BreakerPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerPermit")
-            .field("breaker", &self.admission.shared.name)
-            .field("probe", &self.admission.parts.probe)
+            .field("breaker", &self.breaker_name())
+            .field("probe", &self.parts.probe)
             .finish()
     }
 }

@@ -182,13 +182,13 @@ impl BreakerShared {
     ///
     /// Closed and metrics-only admit inline; every other state takes the cold path.
     #[inline(always)]
-    pub(crate) fn admit(&self) -> Result<Admission<&Self>, BreakerRejected> {
+    pub(crate) fn admit(&self) -> Result<Admission<'_>, BreakerRejected> {
         self.admit_at(self.clock.now())
     }
 
     /// [`admit`](Self::admit) with the time already read (a call starting `now`).
     #[inline(always)]
-    pub(crate) fn admit_at(&self, now: Now) -> Result<Admission<&Self>, BreakerRejected> {
+    pub(crate) fn admit_at(&self, now: Now) -> Result<Admission<'_>, BreakerRejected> {
         let word = self.word.load(Ordering::Acquire);
         let (state, generation) = unpack(word);
         if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
@@ -210,7 +210,7 @@ impl BreakerShared {
         &self,
         mut word: u64,
         now: Now,
-    ) -> Result<Admission<&Self>, (BreakerState, Option<Duration>)> {
+    ) -> Result<Admission<'_>, (BreakerState, Option<Duration>)> {
         loop {
             let (state, generation) = unpack(word);
             let probe = match state {
@@ -258,7 +258,7 @@ impl BreakerShared {
 
     /// Counts an admitted call in flight and notes its start.
     #[inline(always)]
-    fn start_call(&self, generation: u64, probe: bool, now: Now) -> Admission<&Self> {
+    fn start_call(&self, generation: u64, probe: bool, now: Now) -> Admission<'_> {
         let now = self.clock.ticks_at(now);
         let (ticket, fresh) = self
             .inflight
@@ -471,7 +471,9 @@ impl BreakerShared {
         f64::from_bits(self.hot.slow_threshold.load(Ordering::Relaxed))
     }
 
-    #[inline]
+    /// Opens the breaker if the window's rates reach a threshold. The common answer (no
+    /// failure, no slow call, or too few calls) is decided inline; the rates out of line.
+    #[inline(always)]
     fn maybe_trip(&self, word: u64, totals: Totals) {
         // No failure and no slow call: no rate can reach a threshold above zero.
         if (totals.failed == 0 && totals.slow == 0)
@@ -479,6 +481,12 @@ impl BreakerShared {
         {
             return;
         }
+        self.judge_rates(word, totals);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn judge_rates(&self, word: u64, totals: Totals) {
         if totals.failure_rate() >= self.failure_threshold() {
             self.transition(word, BreakerState::Open, TransitionReason::FailureRate);
         } else if totals.slow_call_rate() >= self.slow_threshold() {

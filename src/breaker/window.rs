@@ -256,7 +256,9 @@ pub(crate) enum Window {
 }
 
 impl Window {
-    #[inline]
+    // Always inline: out of line, the closed path of every call paid a call and the
+    // setup of both windows' arguments (measured: 33 instructions a call).
+    #[inline(always)]
     pub(crate) fn record(&self, now: u64, o: Outcome) -> Totals {
         match self {
             Window::Count(w) => w.record(o),

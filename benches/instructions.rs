@@ -1,0 +1,90 @@
+//! A fixed-count harness for instruction counts: runs `N` calls of one hot path, for
+//! `valgrind --tool=callgrind`, which counts instructions (repeatable whatever else the
+//! machine does, unlike times). The count per call is the slope between two runs, which
+//! removes start-up (quanta's calibration varies run to run):
+//!
+//! ```sh
+//! cargo bench --bench instructions --no-run   # prints the binary's path
+//! for n in 100000 1100000; do
+//!     valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/deps/instructions-* breaker $n
+//! done   # (second total - first total) / 1,000,000 = instructions per call
+//! ```
+//!
+//! Paths: `breaker` (closed `execute`), `policy` (deadline, breaker, limiter, bulkhead,
+//! timeout). Run without arguments (as `cargo bench` does) it makes 1,000 calls of each.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use palisade::{
+    BreakerConfig, BulkheadConfig, LimiterConfig, Policy, Quota, Runtime, SlidingWindow,
+};
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
+    let which = args.next();
+    let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1_000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async move {
+        let prt = Runtime::start().await.expect("runtime");
+        let b = prt
+            .breaker(
+                "instructions-db",
+                BreakerConfig::builder()
+                    .sliding_window(SlidingWindow::Count(100))
+                    .minimum_calls(100)
+                    .build()
+                    .expect("valid"),
+            )
+            .await
+            .expect("spawn");
+        let l = prt
+            .limiter(
+                "instructions-api",
+                LimiterConfig::gcra(Quota::per_second(1_000_000_000).burst(1_000_000_000)),
+            )
+            .await
+            .expect("spawn");
+        let p = prt
+            .bulkhead(
+                "instructions-pool",
+                BulkheadConfig::builder()
+                    .max_concurrent(100)
+                    .build()
+                    .expect("valid"),
+            )
+            .await
+            .expect("spawn");
+        let policy = Policy::new()
+            .deadline(Duration::from_secs(10))
+            .breaker(&b)
+            .limiter(&l)
+            .bulkhead(&p)
+            .timeout(Duration::from_secs(1));
+        let paths: &[&str] = match which.as_deref() {
+            Some(one) => &[if one == "policy" { "policy" } else { "breaker" }],
+            None => &["breaker", "policy"],
+        };
+        let mut sum = 0u64;
+        for path in paths {
+            for i in 0..n {
+                let r = if *path == "policy" {
+                    policy
+                        .execute(|| async move { Ok::<_, ()>(black_box(i)) })
+                        .await
+                        .ok()
+                } else {
+                    b.execute(|| async move { Ok::<_, ()>(black_box(i)) })
+                        .await
+                        .ok()
+                };
+                sum = sum.wrapping_add(r.unwrap_or(0));
+            }
+        }
+        black_box(sum);
+        prt.shutdown().await;
+    });
+}
