@@ -177,7 +177,24 @@ impl Runtime {
     /// # Errors
     /// [`SpawnError`] for an empty, invalid or taken name, a shut-down runtime, or a config
     /// the breaker refuses.
+    ///
+    /// # Cancel safety
+    /// Cancelling the returned future does not cancel the spawn, which runs on a task of
+    /// its own: a primitive whose actor was started is always registered (find it with
+    /// the `get_*` look-ups); the caller only stops waiting for the handle.
     pub async fn breaker(&self, name: &str, config: BreakerConfig) -> Result<Breaker, SpawnError> {
+        let (rt, owned) = (self.clone(), name.to_owned());
+        to_the_end(Kind::Breaker, name, async move {
+            rt.spawn_breaker(&owned, config).await
+        })
+        .await
+    }
+
+    async fn spawn_breaker(
+        &self,
+        name: &str,
+        config: BreakerConfig,
+    ) -> Result<Breaker, SpawnError> {
         let name = self.admit(Kind::Breaker, name, |r, n| r.breakers.contains_key(n))?;
         let breaker = Breaker::new(name.clone(), config, self.inner.telemetry.clone())?;
         self.spawn(breaker.shared()).await?;
@@ -193,7 +210,24 @@ impl Runtime {
     ///
     /// # Errors
     /// [`SpawnError`] as for [`breaker`](Self::breaker); a zero rate or window is refused here.
+    ///
+    /// # Cancel safety
+    /// Cancelling the returned future does not cancel the spawn, which runs on a task of
+    /// its own: a primitive whose actor was started is always registered (find it with
+    /// the `get_*` look-ups); the caller only stops waiting for the handle.
     pub async fn limiter(&self, name: &str, config: LimiterConfig) -> Result<Limiter, SpawnError> {
+        let (rt, owned) = (self.clone(), name.to_owned());
+        to_the_end(Kind::Limiter, name, async move {
+            rt.spawn_limiter(&owned, config).await
+        })
+        .await
+    }
+
+    async fn spawn_limiter(
+        &self,
+        name: &str,
+        config: LimiterConfig,
+    ) -> Result<Limiter, SpawnError> {
         let name = self.admit(Kind::Limiter, name, |r, n| {
             r.limiters.contains_key(n) || r.keyed.contains_key(n)
         })?;
@@ -212,6 +246,11 @@ impl Runtime {
     ///
     /// # Errors
     /// [`SpawnError`] as for [`limiter`](Self::limiter).
+    ///
+    /// # Cancel safety
+    /// Cancelling the returned future does not cancel the spawn, which runs on a task of
+    /// its own: a primitive whose actor was started is always registered (find it with
+    /// the `get_*` look-ups); the caller only stops waiting for the handle.
     pub async fn keyed_limiter<K>(
         &self,
         name: &str,
@@ -220,10 +259,24 @@ impl Runtime {
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
     {
+        let (rt, owned, config) = (self.clone(), name.to_owned(), config.into());
+        to_the_end(Kind::Limiter, name, async move {
+            rt.spawn_keyed_limiter(&owned, config).await
+        })
+        .await
+    }
+
+    async fn spawn_keyed_limiter<K>(
+        &self,
+        name: &str,
+        config: KeyedLimiterConfig<K>,
+    ) -> Result<KeyedLimiter<K>, SpawnError>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+    {
         let name = self.admit(Kind::Limiter, name, |r, n| {
             r.limiters.contains_key(n) || r.keyed.contains_key(n)
         })?;
-        let config = config.into();
         config.validate()?;
         let guard = self.backend_guard(&name, &config.base).await?;
         let limiter = KeyedLimiter::new(name.clone(), config, self.inner.telemetry.clone(), guard)?;
@@ -252,7 +305,9 @@ impl Runtime {
             config.algorithm()?;
             backend.validate()?;
             let guard_name = format!("{name}.redis");
-            return Ok(Some(self.breaker(&guard_name, backend.guard()?).await?));
+            return Ok(Some(
+                self.spawn_breaker(&guard_name, backend.guard()?).await?,
+            ));
         }
         let _ = (name, config);
         Ok(None)
@@ -262,7 +317,24 @@ impl Runtime {
     ///
     /// # Errors
     /// [`SpawnError`] as for [`breaker`](Self::breaker).
+    ///
+    /// # Cancel safety
+    /// Cancelling the returned future does not cancel the spawn, which runs on a task of
+    /// its own: a primitive whose actor was started is always registered (find it with
+    /// the `get_*` look-ups); the caller only stops waiting for the handle.
     pub async fn bulkhead(
+        &self,
+        name: &str,
+        config: BulkheadConfig,
+    ) -> Result<Bulkhead, SpawnError> {
+        let (rt, owned) = (self.clone(), name.to_owned());
+        to_the_end(Kind::Bulkhead, name, async move {
+            rt.spawn_bulkhead(&owned, config).await
+        })
+        .await
+    }
+
+    async fn spawn_bulkhead(
         &self,
         name: &str,
         config: BulkheadConfig,
@@ -419,4 +491,23 @@ fn validate_name(kind: Kind, name: &str) -> Result<(), SpawnError> {
         name: crate::error::echo(name),
         problem,
     })
+}
+
+/// Runs a spawn on a task of its own and waits for it. Cancelling the wait does not cancel
+/// the spawn: once the supervisor was asked, the primitive is spawned and registered, where
+/// a caller cancelled between the two used to leave a named actor with no handle (and its
+/// name taken for good).
+async fn to_the_end<T, F>(kind: Kind, name: &str, spawn: F) -> Result<T, SpawnError>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, SpawnError>> + Send + 'static,
+{
+    match tokio::spawn(spawn).await {
+        Ok(result) => result,
+        Err(e) => Err(SpawnError::Actor {
+            kind,
+            name: crate::error::echo(name),
+            reason: format!("the spawn did not finish: {e}"),
+        }),
+    }
 }

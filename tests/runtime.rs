@@ -559,3 +559,32 @@ async fn the_snapshot_shows_every_primitive_with_status_restarts_and_degraded() 
     );
     rt.shutdown().await;
 }
+
+/// Cancelling a spawn after it has begun leaves no orphan: the primitive is spawned and
+/// registered all the same (before, a caller cancelled between the supervisor's spawn and
+/// the registration left a named actor with no handle, and a later spawn of the name got
+/// `NameTaken`).
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_spawn_still_registers_what_it_spawned() {
+    let rt = Runtime::start().await.expect("runtime");
+    for name in ["rt-cancelled-a", "rt-cancelled-b"] {
+        // polled once, then dropped
+        let cancelled =
+            tokio::time::timeout(Duration::ZERO, rt.bulkhead(name, two_permits())).await;
+        assert!(cancelled.is_err(), "cancelled before it could finish");
+    }
+    settle().await;
+    for name in ["rt-cancelled-a", "rt-cancelled-b"] {
+        let pool = rt.get_bulkhead(name).expect("registered after all");
+        assert!(pool.try_acquire().is_ok(), "and working");
+        assert!(
+            where_is(&format!("palisade.bulkhead.{name}")).is_some(),
+            "its actor runs"
+        );
+        assert!(matches!(
+            rt.bulkhead(name, two_permits()).await,
+            Err(SpawnError::NameTaken { .. })
+        ));
+    }
+    rt.shutdown().await;
+}
