@@ -578,7 +578,7 @@ async fn a_cancelled_spawn_still_registers_what_it_spawned() {
         let pool = rt.get_bulkhead(name).expect("registered after all");
         assert!(pool.try_acquire().is_ok(), "and working");
         assert!(
-            where_is(&format!("palisade.bulkhead.{name}")).is_some(),
+            where_is(format!("palisade.bulkhead.{name}")).is_some(),
             "its actor runs"
         );
         assert!(matches!(
