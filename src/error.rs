@@ -38,7 +38,30 @@ pub enum CallError<E> {
         /// The earliest time from now at which the same request could be admitted.
         retry_after: Duration,
     },
-    /// The bulkhead had no free permit within its wait time (or its queue was full).
+    /// The rate limiter cannot ever admit the call's cost at once: waiting will not help.
+    ExceedsCapacity {
+        /// The limiter's name.
+        name: Arc<str>,
+        /// The cost asked for.
+        cost: u32,
+        /// The most the limiter admits in one check.
+        capacity: u32,
+    },
+    /// The rate limiter's remote backend (Redis) is down and the limiter fails closed.
+    BackendDown {
+        /// The limiter's name.
+        name: Arc<str>,
+        /// When the backend is worth asking again.
+        retry_after: Duration,
+    },
+    /// A keyed limiter's per-key quota resolver gave this key a quota it refuses.
+    InvalidQuota {
+        /// The limiter's name.
+        name: Arc<str>,
+        /// The quota field at fault.
+        field: &'static str,
+    },
+    /// The bulkhead had no free permit within its wait time.
     BulkheadFull {
         /// The bulkhead's name.
         name: Arc<str>,
@@ -46,6 +69,15 @@ pub enum CallError<E> {
         max_concurrent: u32,
         /// How long the call waited for a permit before it was rejected.
         waited: Duration,
+    },
+    /// The bulkhead's wait queue was full: the call did not wait.
+    QueueFull {
+        /// The bulkhead's name.
+        name: Arc<str>,
+        /// The queue's bound.
+        max_queue: u32,
+        /// Its concurrency limit when the call was rejected.
+        max_concurrent: u32,
     },
     /// One attempt ran longer than its timeout and was dropped.
     Timeout {
@@ -77,7 +109,8 @@ impl<E> CallError<E> {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             CallError::CircuitOpen { retry_after, .. } => *retry_after,
-            CallError::RateLimited { retry_after, .. } => Some(*retry_after),
+            CallError::RateLimited { retry_after, .. }
+            | CallError::BackendDown { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -101,6 +134,28 @@ impl<E> CallError<E> {
             CallError::RateLimited { name, retry_after } => {
                 CallError::RateLimited { name, retry_after }
             }
+            CallError::ExceedsCapacity {
+                name,
+                cost,
+                capacity,
+            } => CallError::ExceedsCapacity {
+                name,
+                cost,
+                capacity,
+            },
+            CallError::BackendDown { name, retry_after } => {
+                CallError::BackendDown { name, retry_after }
+            }
+            CallError::InvalidQuota { name, field } => CallError::InvalidQuota { name, field },
+            CallError::QueueFull {
+                name,
+                max_queue,
+                max_concurrent,
+            } => CallError::QueueFull {
+                name,
+                max_queue,
+                max_concurrent,
+            },
             CallError::BulkheadFull {
                 name,
                 max_concurrent,
@@ -119,7 +174,9 @@ impl<E> CallError<E> {
 impl<E: fmt::Display> fmt::Display for CallError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CallError::Inner(e) => write!(f, "call failed: {e}"),
+            // transparent: the inner error's own words, and its source as the source (so a
+            // chain of errors never prints the inner error twice)
+            CallError::Inner(e) => e.fmt(f),
             CallError::CircuitOpen {
                 name,
                 state,
@@ -131,6 +188,22 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
                     "rate limiter `{name}` denied the call; retry after {retry_after:?}"
                 )
             }
+            CallError::ExceedsCapacity {
+                name,
+                cost,
+                capacity,
+            } => write!(
+                f,
+                "rate limiter `{name}` can never admit a cost of {cost} (its capacity is {capacity})"
+            ),
+            CallError::BackendDown { name, retry_after } => write!(
+                f,
+                "rate limiter `{name}`'s backend is down and it fails closed; retry after {retry_after:?}"
+            ),
+            CallError::InvalidQuota { name, field } => write!(
+                f,
+                "rate limiter `{name}` refused the quota resolved for this key (`{field}`)"
+            ),
             CallError::BulkheadFull {
                 name,
                 max_concurrent,
@@ -138,6 +211,14 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
             } => write!(
                 f,
                 "bulkhead `{name}` is full ({max_concurrent} in flight) after waiting {waited:?}"
+            ),
+            CallError::QueueFull {
+                name,
+                max_queue,
+                max_concurrent,
+            } => write!(
+                f,
+                "bulkhead `{name}` is full ({max_concurrent} in flight) and so is its wait queue ({max_queue})"
             ),
             CallError::Timeout { after } => write!(f, "call timed out after {after:?}"),
             CallError::DeadlineExceeded { budget } => {
@@ -150,7 +231,7 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
 impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CallError::Inner(e) => Some(e),
+            CallError::Inner(e) => e.source(),
             _ => None,
         }
     }

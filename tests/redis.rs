@@ -1022,5 +1022,11 @@ async fn spawning_a_redis_limiter_makes_its_connection() {
         down.acquire(1).await.unwrap_err().reason,
         DenyReason::BackendDown
     );
+    // a call through it says so, with its own variant and a retry hint
+    let r = down.execute(|| async { Ok::<_, ()>(()) }).await;
+    assert!(
+        matches!(r, Err(CallError::BackendDown { retry_after, .. }) if retry_after > Duration::ZERO),
+        "{r:?}"
+    );
     rt.shutdown().await;
 }

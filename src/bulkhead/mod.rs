@@ -79,12 +79,12 @@ impl<E> From<BulkheadRejected> for CallError<E> {
             },
             BulkheadRejected::QueueFull {
                 name,
+                max_queue,
                 max_concurrent,
-                ..
-            } => CallError::BulkheadFull {
+            } => CallError::QueueFull {
                 name,
+                max_queue,
                 max_concurrent,
-                waited: Duration::ZERO,
             },
             BulkheadRejected::DeadlineExceeded { budget, .. } => {
                 CallError::DeadlineExceeded { budget }
@@ -136,7 +136,8 @@ impl Bulkhead {
     /// Runs `f` under a permit, waiting for one as configured.
     ///
     /// # Errors
-    /// [`CallError::BulkheadFull`] when no permit came free in time or the queue was full,
+    /// [`CallError::BulkheadFull`] when no permit came free in time,
+    /// [`CallError::QueueFull`] when the wait queue was full (the call did not wait),
     /// [`CallError::DeadlineExceeded`] when the task's deadline ran out first,
     /// [`CallError::Inner`] with `f`'s error.
     ///

@@ -40,10 +40,24 @@ use crate::error::{CallError, ControlError, SpawnError};
 use crate::supervisor::child::ActorSlot;
 use crate::telemetry::{Kind, Telemetry};
 
+/// A denial as a call's error, each reason its own variant.
 fn rate_limited<E>(name: &Arc<str>, d: Denied) -> CallError<E> {
-    CallError::RateLimited {
-        name: Arc::clone(name),
-        retry_after: d.retry_after,
+    let name = Arc::clone(name);
+    match d.reason {
+        DenyReason::ExceedsCapacity { cost, capacity } => CallError::ExceedsCapacity {
+            name,
+            cost,
+            capacity,
+        },
+        DenyReason::BackendDown => CallError::BackendDown {
+            name,
+            retry_after: d.retry_after,
+        },
+        DenyReason::InvalidQuota { field } => CallError::InvalidQuota { name, field },
+        _ => CallError::RateLimited {
+            name,
+            retry_after: d.retry_after,
+        },
     }
 }
 
@@ -207,7 +221,12 @@ impl Limiter {
     /// Runs `f` if one unit is admitted now.
     ///
     /// # Errors
-    /// [`CallError::RateLimited`] with `retry_after`, or [`CallError::Inner`].
+    /// [`CallError::RateLimited`] with `retry_after`; [`CallError::BackendDown`] when a
+    /// remote backend is down and the limiter fails closed; or [`CallError::Inner`].
+    ///
+    /// # Cancel safety
+    /// Cancel safe before `f` runs (nothing is spent until the check admits; a strict
+    /// Redis check may or may not have spent its unit); after, as cancel safe as `f`.
     pub async fn execute<F, Fut, T, E>(&self, f: F) -> Result<T, CallError<E>>
     where
         F: FnOnce() -> Fut,

@@ -202,8 +202,15 @@ impl Retry {
                 retry_after: Some(d),
                 ..
             } if r.circuit_open => Some(*d),
-            CallError::RateLimited { retry_after, .. } if r.rate_limited => Some(*retry_after),
-            CallError::BulkheadFull { .. } if r.bulkhead_full => Some(Duration::ZERO),
+            CallError::RateLimited { retry_after, .. }
+            | CallError::BackendDown { retry_after, .. }
+                if r.rate_limited =>
+            {
+                Some(*retry_after)
+            }
+            CallError::BulkheadFull { .. } | CallError::QueueFull { .. } if r.bulkhead_full => {
+                Some(Duration::ZERO)
+            }
             _ => None,
         }
     }
