@@ -525,3 +525,35 @@ fn a_huge_deadline_header_is_echoed_cut_short() {
         assert!(e.value.ends_with("... (99936 more bytes)"), "{}", e.value);
     }
 }
+
+/// A Policy spends one unit of the bound key's quota per attempt: retries spend more, and
+/// other keys keep theirs.
+#[tokio::test(start_paused = true)]
+async fn a_policy_spends_a_keyed_limiter_per_attempt_for_the_key_it_is_given() {
+    let rt = Runtime::start().await.unwrap();
+    let users = rt
+        .keyed_limiter::<String>("pol-keyed", LimiterConfig::gcra(Quota::per_hour(3)))
+        .await
+        .unwrap();
+    let shared = Policy::new().retry(
+        Retry::builder()
+            .max_attempts(2)
+            .backoff(constant(1))
+            .build()
+            .unwrap(),
+    );
+    let (calls, f) = flaky(1);
+    let ann = shared.clone().keyed_limiter(&users, "ann".to_string());
+    assert_eq!(
+        ann.execute(f).await.unwrap(),
+        2,
+        "failed once, then ran again"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(users.status_of(&"ann".to_string()).available, Some(1));
+    assert_eq!(users.status_of(&"bob".to_string()).available, Some(3));
+    ann.execute(|| async { Ok::<_, ()>(()) }).await.unwrap();
+    let r = ann.execute(|| async { Ok::<_, ()>(()) }).await;
+    assert!(matches!(r, Err(CallError::RateLimited { .. })), "{r:?}");
+    rt.shutdown().await;
+}

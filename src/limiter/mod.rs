@@ -41,7 +41,7 @@ use crate::supervisor::child::ActorSlot;
 use crate::telemetry::{Kind, Telemetry};
 
 /// A denial as a call's error, each reason its own variant.
-fn rate_limited<E>(name: &Arc<str>, d: Denied) -> CallError<E> {
+pub(crate) fn rejection<E>(name: &Arc<str>, d: Denied) -> CallError<E> {
     let name = Arc::clone(name);
     match d.reason {
         DenyReason::ExceedsCapacity { cost, capacity } => CallError::ExceedsCapacity {
@@ -141,7 +141,7 @@ impl Limiter {
                 .acquire(1)
                 .await
                 .map(drop)
-                .map_err(|d| rate_limited(&self.shared.report.name, d)),
+                .map_err(|d| rejection(&self.shared.report.name, d)),
         }
     }
 
@@ -156,7 +156,7 @@ impl Limiter {
             self.shared
                 .check_n_at(1, now)
                 .map(drop)
-                .map_err(|d| rate_limited(&self.shared.report.name, d)),
+                .map_err(|d| rejection(&self.shared.report.name, d)),
         )
     }
 
@@ -247,7 +247,7 @@ impl Limiter {
     {
         self.until_ready(1)
             .await
-            .map_err(|d| rate_limited(&self.shared.report.name, d))?;
+            .map_err(|d| rejection(&self.shared.report.name, d))?;
         f().await.map_err(CallError::Inner)
     }
 
@@ -380,7 +380,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
     {
         self.acquire(key, 1)
             .await
-            .map_err(|d| rate_limited(&self.shared.report.name, d))?;
+            .map_err(|d| rejection(&self.shared.report.name, d))?;
         f().await.map_err(CallError::Inner)
     }
 
@@ -395,7 +395,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
     {
         self.until_ready(key, 1)
             .await
-            .map_err(|d| rate_limited(&self.shared.report.name, d))?;
+            .map_err(|d| rejection(&self.shared.report.name, d))?;
         f().await.map_err(CallError::Inner)
     }
 

@@ -4,6 +4,7 @@
 mod backoff;
 mod budget;
 pub mod deadline;
+mod keyed;
 mod pipeline;
 mod retry;
 mod timeout;

@@ -4,13 +4,17 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use std::hash::Hash;
+use std::sync::Arc;
+
 use super::deadline::{in_scope, Cut, Guarded, Scope};
+use super::keyed::{refused, Bound, KeyedSpend};
 use super::retry::Retry;
 use crate::breaker::{Breaker, ErrorClass};
 use crate::bulkhead::Bulkhead;
 use crate::clock::{Now, Stamp};
 use crate::error::CallError;
-use crate::limiter::Limiter;
+use crate::limiter::{KeyedLimiter, Limiter};
 
 /// Composes a deadline, a retry, a breaker, a limiter, a bulkhead and a per-attempt timeout
 /// around a call. Cheap to clone and reusable; building one never spawns anything.
@@ -44,6 +48,7 @@ pub struct Policy {
     retry: Option<Retry>,
     breaker: Option<Breaker>,
     limiter: Option<Limiter>,
+    keyed: Option<Arc<dyn KeyedSpend>>,
     bulkhead: Option<Bulkhead>,
     timeout: Option<Duration>,
 }
@@ -75,6 +80,37 @@ impl Policy {
     /// Spends one unit of a limiter per attempt.
     pub fn limiter(mut self, limiter: &Limiter) -> Self {
         self.limiter = Some(limiter.clone());
+        self
+    }
+
+    /// Spends one unit of `key`'s quota of a keyed limiter per attempt (after the direct
+    /// limiter, if any). The key belongs to one call: bind it on a clone of a shared policy
+    /// for each request (a clone copies a few reference-counted handles).
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::{LimiterConfig, Policy, Quota};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// let users = rt.keyed_limiter::<String>("doc-policy-users", LimiterConfig::gcra(Quota::per_hour(1))).await?;
+    /// let shared = Policy::new();
+    /// let for_ann = shared.clone().keyed_limiter(&users, "ann".to_string());
+    /// assert!(for_ann.execute(|| async { Ok::<_, ()>(()) }).await.is_ok());
+    /// assert!(for_ann.execute(|| async { Ok::<_, ()>(()) }).await.is_err(), "ann's quota is spent");
+    /// let for_bob = shared.clone().keyed_limiter(&users, "bob".to_string());
+    /// assert!(for_bob.execute(|| async { Ok::<_, ()>(()) }).await.is_ok(), "bob's is not");
+    /// # Ok(()) }
+    /// ```
+    pub fn keyed_limiter<K>(mut self, limiter: &KeyedLimiter<K>, key: K) -> Self
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        self.keyed = Some(Arc::new(Bound {
+            name: Arc::from(limiter.name()),
+            remote: limiter.status().remote,
+            limiter: limiter.clone(),
+            key,
+        }));
         self
     }
 
@@ -160,6 +196,18 @@ impl Policy {
                     };
                     if let Err(rejected) = answer {
                         break 'attempt Err(rejected);
+                    }
+                }
+                if let Some(keyed) = &self.keyed {
+                    let spent = match keyed.spend_now() {
+                        Some(spent) => spent,
+                        None => match Guarded::new(scope, None, keyed.spend()).await {
+                            Ok(spent) => spent,
+                            Err(cut) => return Err(cut.into_error()),
+                        },
+                    };
+                    if let Err(denied) = spent {
+                        break 'attempt Err(refused(&**keyed, denied));
                     }
                 }
                 let _permit = match &self.bulkhead {
