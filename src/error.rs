@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::telemetry::Kind;
+use crate::kind::Kind;
 
 /// Why a call made through a palisade primitive did not return
 /// the inner call's value.

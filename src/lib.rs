@@ -60,7 +60,9 @@
 pub mod breaker;
 pub mod bulkhead;
 mod clock;
+pub mod deadline;
 mod error;
+mod kind;
 pub mod limiter;
 pub mod policy;
 mod runtime;
@@ -76,18 +78,19 @@ pub use bulkhead::{
     Bulkhead, BulkheadConfig, BulkheadRejected, BulkheadStatus, OwnedBulkheadPermit,
 };
 pub use error::{CallError, ConfigError, ControlError, SpawnError, StartError};
+pub use kind::Kind;
 pub use limiter::{
     Allowed, Denied, DenyReason, KeyedLimiter, KeyedLimiterConfig, KeyedLimiterStatus, Limiter,
     LimiterConfig, LimiterKind, LimiterStatus, Quota,
 };
 #[cfg(feature = "redis")]
 pub use limiter::{FailMode, KeyEncoder, RedisBackend, RedisMode};
-pub use policy::{deadline, Backoff, Jitter, Policy, Retry, RetryBudget};
+pub use policy::{Backoff, Jitter, Policy, Retry, RetryBudget};
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use snapshot::Snapshot;
 #[cfg(feature = "test-util")]
 pub use supervisor::child::Fault;
-pub use telemetry::{Event, EventStream, Kind};
+pub use telemetry::{Event, EventStream};
 
 /// The actor framework palisade runs on, re-exported so users can find a primitive's actor
 /// by its registry name: `palisade::ractor::registry::where_is("palisade.breaker.db")`.

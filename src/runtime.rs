@@ -13,11 +13,12 @@ use ractor::{Actor, ActorRef};
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::error::{ConfigError, SpawnError, StartError};
+use crate::kind::Kind;
 use crate::limiter::{KeyedLimiter, KeyedLimiterConfig, Limiter, LimiterConfig};
 use crate::snapshot::{Inspect, PrimitiveSnapshot, Snapshot};
 use crate::supervisor::child::{ChildSpec, Primitive, PrimitiveSpec};
 use crate::supervisor::{Intensity, Supervisor, SupervisorMsg};
-use crate::telemetry::{EventStream, Kind, Telemetry};
+use crate::telemetry::{EventStream, Telemetry};
 
 /// The palisade runtime: start one per application, spawn named primitives from it at
 /// startup, and subscribe to its events.

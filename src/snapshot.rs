@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::breaker::{Breaker, BreakerConfig, BreakerStatus};
 use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadStatus};
+use crate::kind::Kind;
 use crate::limiter::{KeyedLimiter, KeyedLimiterStatus, Limiter, LimiterConfig, LimiterStatus};
-use crate::telemetry::Kind;
 
 /// Every primitive a runtime holds, sorted by kind and name.
 #[derive(Clone, Debug)]

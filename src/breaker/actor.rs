@@ -10,8 +10,9 @@ use ractor::RpcReplyPort;
 use super::config::BreakerConfig;
 use super::state::BreakerShared;
 use crate::error::ConfigError;
+use crate::kind::Kind;
 use crate::supervisor::child::{ActorSlot, Primitive};
-use crate::telemetry::{metrics as m, Event, Kind, FLUSH_EVERY};
+use crate::telemetry::{metrics as m, Event, FLUSH_EVERY};
 
 /// Messages particular to the breaker actor.
 #[derive(Debug)]

@@ -30,7 +30,8 @@ pub(crate) use state::BreakerShared;
 pub use status::BreakerStatus;
 
 use crate::error::{CallError, ControlError, SpawnError};
-use crate::telemetry::{Kind, Telemetry};
+use crate::kind::Kind;
+use crate::telemetry::Telemetry;
 
 /// A circuit breaker's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -15,9 +15,10 @@ use super::permit::{Admission, BreakerRejected, Parts};
 use super::window::{CountWindow, Outcome, TimeWindow, Totals, Window};
 use super::{BreakerCommand, BreakerState};
 use crate::clock::{duration_nanos, Clock, Now};
+use crate::kind::Kind;
 use crate::supervisor::child::ActorSlot;
 use crate::telemetry::{
-    metrics as m, Event, Kind, RejectReason, RejectionGate, Tally, Telemetry, TransitionReason,
+    metrics as m, Event, RejectReason, RejectionGate, Tally, Telemetry, TransitionReason,
 };
 
 /// Outcome labels of `palisade_calls_total`, in the order of `BreakerShared::calls`.

@@ -8,8 +8,9 @@ use ractor::RpcReplyPort;
 use super::config::BulkheadConfig;
 use super::state::BulkheadShared;
 use crate::error::ConfigError;
+use crate::kind::Kind;
 use crate::supervisor::child::{ActorSlot, Primitive};
-use crate::telemetry::{metrics as m, Event, Kind, FLUSH_EVERY};
+use crate::telemetry::{metrics as m, Event, FLUSH_EVERY};
 
 /// Messages particular to the bulkhead actor.
 #[derive(Debug)]

@@ -22,7 +22,8 @@ pub use permit::{BulkheadPermit, OwnedBulkheadPermit};
 use state::BulkheadShared;
 
 use crate::error::{CallError, ControlError, SpawnError};
-use crate::telemetry::{Kind, Telemetry};
+use crate::kind::Kind;
+use crate::telemetry::Telemetry;
 
 /// A named bulkhead, from [`Runtime::bulkhead`](crate::Runtime::bulkhead). Cheap to clone;
 /// every clone shares the same permits.

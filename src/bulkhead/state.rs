@@ -13,9 +13,10 @@ use super::permit::BulkheadPermit;
 use super::permits::Permits;
 use super::{BulkheadCommand, BulkheadRejected, BulkheadStatus};
 use crate::clock::{duration_nanos, Instant};
-use crate::policy::deadline;
+use crate::deadline;
+use crate::kind::Kind;
 use crate::supervisor::child::ActorSlot;
-use crate::telemetry::{metrics as m, Event, Kind, RejectReason, RejectionGate, Telemetry};
+use crate::telemetry::{metrics as m, Event, RejectReason, RejectionGate, Telemetry};
 
 /// Everything `execute` reads and writes.
 #[derive(Debug)]

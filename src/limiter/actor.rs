@@ -12,8 +12,9 @@ use super::direct::LimiterShared;
 use super::keyed::KeyedShared;
 use super::report::Reporter;
 use crate::error::ConfigError;
+use crate::kind::Kind;
 use crate::supervisor::child::{ActorSlot, Primitive};
-use crate::telemetry::{metrics as m, Event, Kind, FLUSH_EVERY};
+use crate::telemetry::{metrics as m, Event, FLUSH_EVERY};
 
 /// Messages particular to a limiter actor.
 #[derive(Debug)]

@@ -37,8 +37,9 @@ pub use redis::{FailMode, KeyEncoder, RedisBackend, RedisMode};
 pub use status::{KeyedLimiterStatus, LimiterStatus};
 
 use crate::error::{CallError, ControlError, SpawnError};
+use crate::kind::Kind;
 use crate::supervisor::child::ActorSlot;
-use crate::telemetry::{Kind, Telemetry};
+use crate::telemetry::Telemetry;
 
 /// A denial as a call's error, each reason its own variant.
 pub(crate) fn rejection<E>(name: &Arc<str>, d: Denied) -> CallError<E> {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::decision::{Allowed, Decision, Denied};
-use crate::telemetry::{metrics as m, Event, Kind, RejectReason, RejectionGate, Tally, Telemetry};
+use crate::kind::Kind;
+use crate::telemetry::{metrics as m, Event, RejectReason, RejectionGate, Tally, Telemetry};
 
 /// Where each decision is counted in the tally.
 const ALLOWED: usize = 0;

@@ -3,12 +3,13 @@
 
 mod backoff;
 mod budget;
-pub mod deadline;
 mod keyed;
 mod pipeline;
 mod retry;
 mod timeout;
 
+/// The deadline module, also here (`palisade::policy::deadline`) where it used to live.
+pub use crate::deadline;
 pub use backoff::{Backoff, Jitter};
 pub use budget::RetryBudget;
 pub use pipeline::Policy;

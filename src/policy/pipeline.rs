@@ -7,12 +7,12 @@ use std::time::Duration;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use super::deadline::{in_scope, Cut, Guarded, Scope};
 use super::keyed::{refused, Bound, KeyedSpend};
 use super::retry::Retry;
 use crate::breaker::{Breaker, ErrorClass};
 use crate::bulkhead::Bulkhead;
 use crate::clock::{Now, Stamp};
+use crate::deadline::{in_scope, Cut, Guarded, Scope};
 use crate::error::CallError;
 use crate::limiter::{KeyedLimiter, Limiter};
 

@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::deadline::Guarded;
 use crate::clock::Stamp;
+use crate::deadline::Guarded;
 use crate::error::CallError;
 
 /// Runs one attempt with a time limit; drops it and returns [`CallError::Timeout`] when the

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr};
 
-use crate::telemetry::Kind;
+use crate::kind::Kind;
 
 /// The primitive-specific half of a child actor. Implemented by each primitive's shared
 /// state (`Arc<...>`); the actor shell holds no state of its own, so a restart loses nothing.

@@ -22,7 +22,8 @@ use ractor::{
 
 use crate::clock::Instant;
 use crate::error::SpawnError;
-use crate::telemetry::{metrics as m, Event, Kind, Telemetry};
+use crate::kind::Kind;
+use crate::telemetry::{metrics as m, Event, Telemetry};
 use child::ChildSpec;
 use intensity::RestartWindow;
 

@@ -1,42 +1,10 @@
 //! The typed events palisade publishes.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::breaker::BreakerState;
-
-/// The kind of primitive an event or error is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Kind {
-    /// A circuit breaker.
-    Breaker,
-    /// A rate limiter, direct or keyed.
-    Limiter,
-    /// A bulkhead.
-    Bulkhead,
-    /// A retry.
-    Retry,
-}
-
-impl Kind {
-    /// The lowercase name used in registry names, metric labels and messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Breaker => "breaker",
-            Kind::Limiter => "limiter",
-            Kind::Bulkhead => "bulkhead",
-            Kind::Retry => "retry",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::kind::Kind;
 
 /// Why a circuit breaker changed state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
