@@ -9,9 +9,11 @@
 mod actor;
 mod config;
 mod inflight;
+mod machine;
 mod permit;
 mod state;
 mod status;
+mod transitions;
 mod window;
 
 use std::any::Any;

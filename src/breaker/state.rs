@@ -11,8 +11,9 @@ use metrics::{Gauge, Histogram};
 
 use super::config::{BreakerConfig, ErrorClass, SlidingWindow};
 use super::inflight::InFlight;
+use super::machine;
 use super::permit::{Admission, BreakerRejected, Parts};
-use super::window::{CountWindow, Outcome, TimeWindow, Totals, Window};
+use super::window::{CountWindow, Outcome, TimeWindow, Window};
 use super::{BreakerCommand, BreakerState};
 use crate::clock::{duration_nanos, Clock, Now};
 use crate::kind::Kind;
@@ -37,26 +38,26 @@ const IGNORED: usize = 4;
 
 /// The state word: the state in the low 8 bits, a generation above. Outcomes of calls
 /// admitted under an older generation are not recorded.
-fn pack(state: BreakerState, generation: u64) -> u64 {
+pub(super) fn pack(state: BreakerState, generation: u64) -> u64 {
     (generation << 8) | state as u64
 }
 
-fn unpack(word: u64) -> (BreakerState, u64) {
+pub(super) fn unpack(word: u64) -> (BreakerState, u64) {
     (BreakerState::from_u8((word & 0xff) as u8), word >> 8)
 }
 
 /// The hot numbers of the config, as atomics (the full config sits behind a lock).
 #[derive(Debug)]
-struct Hot {
+pub(super) struct Hot {
     /// `slow_call_duration` in clock ticks (the unit of call start and end times).
-    slow_ticks: AtomicU64,
-    failure_threshold: AtomicU64,
-    slow_threshold: AtomicU64,
-    minimum_calls: AtomicU32,
+    pub(super) slow_ticks: AtomicU64,
+    pub(super) failure_threshold: AtomicU64,
+    pub(super) slow_threshold: AtomicU64,
+    pub(super) minimum_calls: AtomicU32,
 }
 
 impl Hot {
-    fn store(&self, c: &BreakerConfig, clock: &Clock) {
+    pub(super) fn store(&self, c: &BreakerConfig, clock: &Clock) {
         self.slow_ticks.store(
             clock.to_ticks(duration_nanos(c.slow_call_duration)),
             Ordering::Release,
@@ -74,30 +75,30 @@ impl Hot {
 #[derive(Debug)]
 pub(crate) struct BreakerShared {
     pub(crate) name: Arc<str>,
-    word: CachePadded<AtomicU64>,
-    open_until: AtomicU64,
-    since: AtomicU64,
-    trips: AtomicU32,
-    probes_left: AtomicU32,
-    probes_done: AtomicU32,
-    probes_failed: AtomicU32,
-    probes_slow: AtomicU32,
-    probe_permits: AtomicU32,
-    not_permitted: AtomicU64,
-    hot: Hot,
-    window: Window,
-    inflight: InFlight,
-    config: RwLock<BreakerConfig>,
-    transition_lock: Mutex<()>,
+    pub(super) word: CachePadded<AtomicU64>,
+    pub(super) open_until: AtomicU64,
+    pub(super) since: AtomicU64,
+    pub(super) trips: AtomicU32,
+    pub(super) probes_left: AtomicU32,
+    pub(super) probes_done: AtomicU32,
+    pub(super) probes_failed: AtomicU32,
+    pub(super) probes_slow: AtomicU32,
+    pub(super) probe_permits: AtomicU32,
+    pub(super) not_permitted: AtomicU64,
+    pub(super) hot: Hot,
+    pub(super) window: Window,
+    pub(super) inflight: InFlight,
+    pub(super) config: RwLock<BreakerConfig>,
+    pub(super) transition_lock: Mutex<()>,
     pub(crate) clock: Clock,
     pub(crate) telemetry: Telemetry,
-    rejections: RejectionGate,
+    pub(super) rejections: RejectionGate,
     pub(crate) slot: ActorSlot<BreakerCommand>,
     /// `palisade_calls_total` by outcome, tallied per thread and flushed by the actor (a
     /// recorder's counter is a locked add on a shared line).
-    calls: Tally<7>,
-    duration: Histogram,
-    state_gauge: Gauge,
+    pub(super) calls: Tally<7>,
+    pub(super) duration: Histogram,
+    pub(super) state_gauge: Gauge,
 }
 
 impl BreakerShared {
@@ -154,22 +155,6 @@ impl BreakerShared {
     #[inline]
     pub(crate) fn state(&self) -> BreakerState {
         unpack(self.word.load(Ordering::Acquire)).0
-    }
-
-    /// The state by the clock: open and half-open first apply the timers that are due
-    /// (open -> half-open when `automatic_half_open`, half-open -> open past
-    /// `max_wait_in_half_open`), as the actor would. So a breaker whose actor is down
-    /// (degraded) or late never reports a state the clock has already ended. Closed and the
-    /// manual states cost one load.
-    #[inline]
-    pub(crate) fn current_state(&self) -> BreakerState {
-        let state = self.state();
-        if matches!(state, BreakerState::Open | BreakerState::HalfOpen) {
-            // upkeep on these states only applies timers (no scan, no recording)
-            self.upkeep();
-            return self.state();
-        }
-        state
     }
 
     pub(crate) fn config(&self) -> BreakerConfig {
@@ -231,7 +216,7 @@ impl BreakerShared {
                 BreakerState::Open => {
                     let nanos = self.clock.nanos_at(now);
                     let until = self.open_until.load(Ordering::Acquire);
-                    if nanos < until {
+                    if !machine::open_has_ended(nanos, until) {
                         let wait = Duration::from_nanos(until - nanos);
                         return Err((state, self.reject(Some(wait))));
                     }
@@ -427,281 +412,8 @@ impl BreakerShared {
         }
     }
 
-    fn give_probe_back(&self, generation: u64) {
-        if unpack(self.word.load(Ordering::Acquire)).1 == generation {
-            self.probes_left.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
-    fn record_probe(&self, word: u64, o: Outcome) {
-        let failed = self
-            .probes_failed
-            .fetch_add(u32::from(o.failed), Ordering::AcqRel)
-            + u32::from(o.failed);
-        let slow = self
-            .probes_slow
-            .fetch_add(u32::from(o.slow), Ordering::AcqRel)
-            + u32::from(o.slow);
-        let done = self.probes_done.fetch_add(1, Ordering::AcqRel) + 1;
-        if done < self.probe_permits.load(Ordering::Acquire) {
-            return;
-        }
-        let totals = Totals {
-            calls: done,
-            failed,
-            slow,
-        };
-        if totals.failure_rate() >= self.failure_threshold()
-            || totals.slow_call_rate() >= self.slow_threshold()
-        {
-            self.transition(word, BreakerState::Open, TransitionReason::ProbeFailed);
-        } else {
-            self.transition(
-                word,
-                BreakerState::Closed,
-                TransitionReason::ProbesSucceeded,
-            );
-        }
-    }
-
-    fn failure_threshold(&self) -> f64 {
-        f64::from_bits(self.hot.failure_threshold.load(Ordering::Relaxed))
-    }
-
-    fn slow_threshold(&self) -> f64 {
-        f64::from_bits(self.hot.slow_threshold.load(Ordering::Relaxed))
-    }
-
-    /// Opens the breaker if the window's rates reach a threshold. The common answer (no
-    /// failure, no slow call, or too few calls) is decided inline; the rates out of line.
-    #[inline(always)]
-    fn maybe_trip(&self, word: u64, totals: Totals) {
-        // No failure and no slow call: no rate can reach a threshold above zero.
-        if (totals.failed == 0 && totals.slow == 0)
-            || totals.calls < self.hot.minimum_calls.load(Ordering::Relaxed)
-        {
-            return;
-        }
-        self.judge_rates(word, totals);
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn judge_rates(&self, word: u64, totals: Totals) {
-        if totals.failure_rate() >= self.failure_threshold() {
-            self.transition(word, BreakerState::Open, TransitionReason::FailureRate);
-        } else if totals.slow_call_rate() >= self.slow_threshold() {
-            self.transition(word, BreakerState::Open, TransitionReason::SlowCallRate);
-        }
-    }
-
-    /// Moves from the state in `from` (state and generation) to `to`. Returns `false` when
-    /// the word changed meanwhile (someone else moved first).
-    pub(crate) fn transition(&self, from: u64, to: BreakerState, reason: TransitionReason) -> bool {
-        let (from_state, generation) = unpack(from);
-        {
-            let _g = self
-                .transition_lock
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if self.word.load(Ordering::Acquire) != from {
-                return false;
-            }
-            let now = self.clock.nanos();
-            // Everything a reader of the new state needs is written before the word.
-            match to {
-                BreakerState::Open => {
-                    let trips = self.trips.fetch_add(1, Ordering::AcqRel).saturating_add(1);
-                    let wait = self.config().open_duration(trips);
-                    self.open_until
-                        .store(now.saturating_add(duration_nanos(wait)), Ordering::Release);
-                }
-                BreakerState::HalfOpen => {
-                    let permits = self.config().half_open_permits;
-                    self.probe_permits.store(permits, Ordering::Release);
-                    self.probes_done.store(0, Ordering::Release);
-                    self.probes_failed.store(0, Ordering::Release);
-                    self.probes_slow.store(0, Ordering::Release);
-                    self.probes_left.store(permits, Ordering::Release);
-                }
-                BreakerState::Closed => {
-                    self.window.reset();
-                    if matches!(
-                        reason,
-                        TransitionReason::ProbesSucceeded | TransitionReason::Manual
-                    ) {
-                        self.trips.store(0, Ordering::Release);
-                    }
-                }
-                BreakerState::MetricsOnly | BreakerState::Disabled | BreakerState::ForcedOpen => {
-                    if to != BreakerState::ForcedOpen {
-                        self.window.reset();
-                    }
-                }
-            }
-            self.since.store(now, Ordering::Release);
-            self.word
-                .store(pack(to, generation.wrapping_add(1)), Ordering::Release);
-        }
-        self.state_gauge.set(f64::from(to as u8));
-        metrics::counter!(
-            m::BREAKER_TRANSITIONS,
-            "name" => self.name.to_string(), "from" => from_state.as_str(), "to" => to.as_str()
-        )
-        .increment(1);
-        self.telemetry.emit(Event::BreakerTransition {
-            name: Arc::clone(&self.name),
-            from: from_state,
-            to,
-            reason,
-        });
-        self.slot.nudge();
-        true
-    }
-
-    /// Moves to `to` whatever the current state (manual control). No event when already there.
-    pub(crate) fn force(&self, to: BreakerState) {
-        loop {
-            let word = self.word.load(Ordering::Acquire);
-            if unpack(word).0 == to && to != BreakerState::Closed {
-                return;
-            }
-            if self.transition(word, to, TransitionReason::Manual) {
-                return;
-            }
-        }
-    }
-
     /// Moves the outcome counts tallied so far into `palisade_calls_total` (the actor's job).
     pub(crate) fn flush_counts(&self) {
         self.calls.flush();
-    }
-
-    /// The actor's periodic work: timers and slow in-flight calls. Returns when to run again.
-    pub(crate) fn upkeep(&self) -> Option<Duration> {
-        loop {
-            let word = self.word.load(Ordering::Acquire);
-            let (state, _) = unpack(word);
-            let ticks = self.clock.ticks();
-            let now = self.clock.to_nanos(ticks);
-            let config = self.config();
-            match state {
-                BreakerState::Open if config.automatic_half_open => {
-                    let until = self.open_until.load(Ordering::Acquire);
-                    if now < until {
-                        return Some(Duration::from_nanos(until - now));
-                    }
-                    self.transition(word, BreakerState::HalfOpen, TransitionReason::Timer);
-                }
-                BreakerState::HalfOpen if !config.max_wait_in_half_open.is_zero() => {
-                    let end = self
-                        .since
-                        .load(Ordering::Acquire)
-                        .saturating_add(duration_nanos(config.max_wait_in_half_open));
-                    if now < end {
-                        return Some(Duration::from_nanos(end - now));
-                    }
-                    self.transition(word, BreakerState::Open, TransitionReason::HalfOpenTimeout);
-                }
-                BreakerState::Closed | BreakerState::MetricsOnly => {
-                    let slow = self.hot.slow_ticks.load(Ordering::Relaxed);
-                    let (hung, next) = self.inflight.scan(ticks, slow);
-                    let mut totals = None;
-                    for _ in 0..hung {
-                        self.calls.add(2);
-                        totals = Some(self.window.record(
-                            now,
-                            Outcome {
-                                failed: false,
-                                slow: true,
-                            },
-                        ));
-                    }
-                    if let (Some(t), BreakerState::Closed) = (totals, state) {
-                        self.maybe_trip(word, t);
-                        if self.word.load(Ordering::Acquire) != word {
-                            continue;
-                        }
-                    }
-                    return next.map(|n| {
-                        Duration::from_nanos(self.clock.to_nanos(n.saturating_sub(ticks)))
-                    });
-                }
-                _ => return None,
-            }
-        }
-    }
-
-    /// Applies a new configuration, keeping the recorded window.
-    pub(crate) fn apply(&self, new: BreakerConfig) -> Result<String, crate::ConfigError> {
-        let mut current = self.config.write().unwrap_or_else(|p| p.into_inner());
-        if new.sliding_window != current.sliding_window || new.time_bucket != current.time_bucket {
-            return Err(crate::ConfigError::new(
-                "sliding_window",
-                "the window's shape cannot change on a running breaker (its recorded outcomes would be lost); spawn a new breaker",
-            ));
-        }
-        let change = format!(
-            "failure_rate_threshold {}, slow_call_rate_threshold {}, slow_call_duration {:?}, wait_in_open {:?}, minimum_calls {}, half_open_permits {}",
-            new.failure_rate_threshold,
-            new.slow_call_rate_threshold,
-            new.slow_call_duration,
-            new.wait_in_open,
-            new.minimum_calls(),
-            new.half_open_permits
-        );
-        self.hot.store(&new, &self.clock);
-        *current = new;
-        Ok(change)
-    }
-
-    /// The breaker's status (see [`BreakerStatus`](super::BreakerStatus)).
-    pub(crate) fn status(&self) -> super::BreakerStatus {
-        let m = self.snapshot();
-        let config = self.config();
-        let time_until_half_open = (m.state == BreakerState::Open).then(|| {
-            let until = self.open_until.load(Ordering::Acquire);
-            Duration::from_nanos(until.saturating_sub(self.clock.nanos()))
-        });
-        super::BreakerStatus {
-            state: m.state,
-            time_in_state: m.time_in_state,
-            time_until_half_open,
-            failure_rate: m.failure_rate,
-            failure_rate_threshold: config.failure_rate_threshold,
-            slow_call_rate: m.slow_call_rate,
-            slow_call_rate_threshold: config.slow_call_rate_threshold,
-            buffered: m.calls,
-            minimum_calls: config.minimum_calls(),
-            failed: m.failed,
-            slow: m.slow,
-            rejected: m.not_permitted,
-            half_open_probes_left: m.half_open_probes_left,
-            consecutive_trips: m.consecutive_trips,
-        }
-    }
-
-    pub(crate) fn snapshot(&self) -> super::BreakerMetrics {
-        let state = self.current_state();
-        let now = self.clock.nanos();
-        let totals = self.window.totals(now);
-        super::BreakerMetrics {
-            state,
-            failure_rate: totals.failure_rate(),
-            slow_call_rate: totals.slow_call_rate(),
-            calls: totals.calls,
-            failed: totals.failed,
-            slow: totals.slow,
-            not_permitted: self.not_permitted.load(Ordering::Relaxed),
-            time_in_state: Duration::from_nanos(
-                now.saturating_sub(self.since.load(Ordering::Acquire)),
-            ),
-            half_open_probes_left: if state == BreakerState::HalfOpen {
-                self.probes_left.load(Ordering::Acquire)
-            } else {
-                0
-            },
-            consecutive_trips: self.trips.load(Ordering::Acquire),
-        }
     }
 }

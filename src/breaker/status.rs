@@ -1,5 +1,6 @@
 //! What a breaker says about itself: [`BreakerStatus`].
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::BreakerState;
@@ -37,4 +38,56 @@ pub struct BreakerStatus {
     pub half_open_probes_left: u32,
     /// Trips since the breaker last closed after successful probes.
     pub consecutive_trips: u32,
+}
+
+impl super::state::BreakerShared {
+    /// The breaker's status (see [`BreakerStatus`](super::BreakerStatus)).
+    pub(crate) fn status(&self) -> super::BreakerStatus {
+        let m = self.snapshot();
+        let config = self.config();
+        let time_until_half_open = (m.state == BreakerState::Open).then(|| {
+            let until = self.open_until.load(Ordering::Acquire);
+            Duration::from_nanos(until.saturating_sub(self.clock.nanos()))
+        });
+        super::BreakerStatus {
+            state: m.state,
+            time_in_state: m.time_in_state,
+            time_until_half_open,
+            failure_rate: m.failure_rate,
+            failure_rate_threshold: config.failure_rate_threshold,
+            slow_call_rate: m.slow_call_rate,
+            slow_call_rate_threshold: config.slow_call_rate_threshold,
+            buffered: m.calls,
+            minimum_calls: config.minimum_calls(),
+            failed: m.failed,
+            slow: m.slow,
+            rejected: m.not_permitted,
+            half_open_probes_left: m.half_open_probes_left,
+            consecutive_trips: m.consecutive_trips,
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> super::BreakerMetrics {
+        let state = self.current_state();
+        let now = self.clock.nanos();
+        let totals = self.window.totals(now);
+        super::BreakerMetrics {
+            state,
+            failure_rate: totals.failure_rate(),
+            slow_call_rate: totals.slow_call_rate(),
+            calls: totals.calls,
+            failed: totals.failed,
+            slow: totals.slow,
+            not_permitted: self.not_permitted.load(Ordering::Relaxed),
+            time_in_state: Duration::from_nanos(
+                now.saturating_sub(self.since.load(Ordering::Acquire)),
+            ),
+            half_open_probes_left: if state == BreakerState::HalfOpen {
+                self.probes_left.load(Ordering::Acquire)
+            } else {
+                0
+            },
+            consecutive_trips: self.trips.load(Ordering::Acquire),
+        }
+    }
 }
