@@ -114,6 +114,11 @@ impl RuntimeBuilder {
     /// [`StartError::Config`] for an `event_capacity` of zero or above
     /// [`MAX_EVENT_CAPACITY`](Self::MAX_EVENT_CAPACITY), or a zero `restart_window`;
     /// [`StartError::Supervisor`] if the actor cannot start.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes may leave the root supervisor actor running
+    /// with nothing attached to it (it holds no name and no primitive): another runtime
+    /// starts freely.
     pub async fn start(self) -> Result<Runtime, StartError> {
         if self.event_capacity == 0 || self.event_capacity > Self::MAX_EVENT_CAPACITY {
             return Err(ConfigError::new(
@@ -154,6 +159,11 @@ impl Runtime {
     ///
     /// # Errors
     /// [`StartError::Supervisor`] if the root supervisor cannot start.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes may leave the root supervisor actor running
+    /// with nothing attached to it (it holds no name and no primitive): another runtime
+    /// starts freely.
     pub async fn start() -> Result<Runtime, StartError> {
         RuntimeBuilder::default().start().await
     }
@@ -409,6 +419,9 @@ impl Runtime {
 
     /// Primitives whose actor exited too often and was left down, as `(kind, name)`.
     /// Empty after shutdown.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it only asks the supervisor.
     pub async fn degraded(&self) -> Vec<(Kind, Arc<str>)> {
         ractor::call!(self.inner.supervisor, SupervisorMsg::Degraded).unwrap_or_default()
     }

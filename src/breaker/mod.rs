@@ -293,21 +293,37 @@ impl Breaker {
     }
 
     /// Rejects every call until [`reset`](Self::reset) (or another manual state).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the move is made whole at the first poll; a future dropped before it
+    /// changes nothing.
     pub async fn force_open(&self) {
         self.shared.force(BreakerState::ForcedOpen);
     }
 
     /// Permits every call and records nothing until [`reset`](Self::reset).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the move is made whole at the first poll; a future dropped before it
+    /// changes nothing.
     pub async fn disable(&self) {
         self.shared.force(BreakerState::Disabled);
     }
 
     /// Records calls and reports rates but never rejects, until [`reset`](Self::reset).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the move is made whole at the first poll; a future dropped before it
+    /// changes nothing.
     pub async fn metrics_only(&self) {
         self.shared.force(BreakerState::MetricsOnly);
     }
 
     /// Back to closed with an empty window and no trip history, from any state.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the move is made whole at the first poll; a future dropped before it
+    /// changes nothing.
     pub async fn reset(&self) {
         self.shared.force(BreakerState::Closed);
     }
@@ -318,6 +334,11 @@ impl Breaker {
     /// # Errors
     /// [`ControlError::Config`] when the window's shape would change;
     /// [`ControlError::Unavailable`] when the actor is not running.
+    ///
+    /// # Cancel safety
+    /// Once the first poll has handed the new config to the actor, dropping the future does
+    /// not take it back: the actor applies it (or refuses it) all the same, and only the
+    /// answer is lost. Dropped before its first poll, nothing changes.
     pub async fn reconfigure(&self, config: BreakerConfig) -> Result<(), ControlError> {
         self.shared
             .slot

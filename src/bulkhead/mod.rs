@@ -241,6 +241,11 @@ impl Bulkhead {
     /// # Errors
     /// [`ControlError::Config`] for a refused size, [`ControlError::Unavailable`] when the
     /// actor is not running.
+    ///
+    /// # Cancel safety
+    /// Once the first poll has handed the new size to the actor, dropping the future does
+    /// not take it back: the actor applies it all the same, and only the answer is lost.
+    /// Dropped before its first poll, nothing changes.
     pub async fn resize(&self, max_concurrent: u32) -> Result<(), ControlError> {
         let current = self.config();
         let config = BulkheadConfig {
@@ -255,6 +260,11 @@ impl Bulkhead {
     ///
     /// # Errors
     /// As for [`resize`](Self::resize).
+    ///
+    /// # Cancel safety
+    /// Once the first poll has handed the new config to the actor, dropping the future does
+    /// not take it back: the actor applies it (or refuses it) all the same, and only the
+    /// answer is lost. Dropped before its first poll, nothing changes.
     pub async fn reconfigure(&self, config: BulkheadConfig) -> Result<(), ControlError> {
         config::validate_max_concurrent(config.max_concurrent)?;
         self.shared

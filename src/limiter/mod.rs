@@ -241,6 +241,10 @@ impl Limiter {
     ///
     /// # Errors
     /// As for [`execute`](Self::execute).
+    ///
+    /// # Cancel safety
+    /// Cancel safe while it waits: nothing is spent until the check admits (a strict Redis
+    /// check may or may not have spent its unit); once `f` runs, as cancel safe as `f`.
     pub async fn execute_waiting<F, Fut, T, E>(&self, f: F) -> Result<T, CallError<E>>
     where
         F: FnOnce() -> Fut,
@@ -268,6 +272,11 @@ impl Limiter {
     /// # Errors
     /// [`ControlError::Config`] for a refused config or another family;
     /// [`ControlError::Unavailable`] when the actor is not running.
+    ///
+    /// # Cancel safety
+    /// Once the first poll has handed the new config to the actor, dropping the future does
+    /// not take it back: the actor applies it (or refuses it) all the same, and only the
+    /// answer is lost. Dropped before its first poll, nothing changes.
     pub async fn reconfigure(&self, config: LimiterConfig) -> Result<(), ControlError> {
         reconfigure_through(&self.shared.slot, &self.shared.report.name, config).await
     }
@@ -355,6 +364,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
     ///
     /// # Errors
     /// As for [`Limiter::acquire`].
+    ///
+    /// # Cancel safety
+    /// Cancel safe on local state (it never waits); a cancelled strict Redis check may or
+    /// may not have spent its unit.
     pub async fn acquire(&self, key: &K, n: u32) -> Result<Allowed, Denied> {
         self.shared.acquire_n(key, n).await
     }
@@ -374,6 +387,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
     ///
     /// # Errors
     /// [`CallError::RateLimited`] or [`CallError::Inner`].
+    ///
+    /// # Cancel safety
+    /// Cancel safe before `f` runs (nothing is spent until the check admits; a strict Redis
+    /// check may or may not have spent its unit); after, as cancel safe as `f`.
     pub async fn execute<F, Fut, T, E>(&self, key: &K, f: F) -> Result<T, CallError<E>>
     where
         F: FnOnce() -> Fut,
@@ -389,6 +406,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
     ///
     /// # Errors
     /// As for [`execute`](Self::execute).
+    ///
+    /// # Cancel safety
+    /// Cancel safe while it waits: nothing is spent until the check admits (a strict Redis
+    /// check may or may not have spent its unit); once `f` runs, as cancel safe as `f`.
     pub async fn execute_waiting<F, Fut, T, E>(&self, key: &K, f: F) -> Result<T, CallError<E>>
     where
         F: FnOnce() -> Fut,
@@ -438,6 +459,11 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
     ///
     /// # Errors
     /// As for [`Limiter::reconfigure`].
+    ///
+    /// # Cancel safety
+    /// Once the first poll has handed the new config to the actor, dropping the future does
+    /// not take it back: the actor applies it (or refuses it) all the same, and only the
+    /// answer is lost. Dropped before its first poll, nothing changes.
     pub async fn reconfigure(&self, config: LimiterConfig) -> Result<(), ControlError> {
         reconfigure_through(&self.shared.slot, &self.shared.report.name, config).await
     }

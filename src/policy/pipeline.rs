@@ -268,6 +268,9 @@ impl Policy {
     ///
     /// # Errors
     /// Whatever `fallback` returns.
+    ///
+    /// # Cancel safety
+    /// As for [`execute`](Self::execute); `fallback` runs only once the call has ended.
     pub async fn execute_with_fallback<F, Fut, T, E, G>(
         &self,
         f: F,
