@@ -46,6 +46,8 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `prometheus` | on | [`telemetry::prometheus`]: install the exporter on an address, or get a render handle |
+//! | `redis` | off | limits shared by every instance through Redis (`RedisBackend`, docs/DISTRIBUTED.md) |
+//! | `serde` | off | `Serialize` for every status and config and the [`Runtime::snapshot`]: durations as `"250ms"`, Redis passwords hidden |
 //! | `test-util` | off | time follows tokio's clock (paused-time tests); fault injection ([`Fault`]) |
 //!
 //! ## Glossary
@@ -66,6 +68,8 @@ mod kind;
 pub mod limiter;
 pub mod policy;
 mod runtime;
+#[cfg(feature = "serde")]
+mod serde_util;
 pub mod snapshot;
 mod supervisor;
 pub mod telemetry;

@@ -11,6 +11,7 @@ use crate::limiter::{KeyedLimiter, KeyedLimiterStatus, Limiter, LimiterConfig, L
 /// Every primitive a runtime holds, sorted by kind and name.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Snapshot {
     /// One entry per primitive.
     pub primitives: Vec<PrimitiveSnapshot>,
@@ -33,6 +34,7 @@ impl Snapshot {
 /// One primitive as the runtime sees it.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PrimitiveSnapshot {
     /// What it is.
     pub kind: Kind,
@@ -52,6 +54,11 @@ pub struct PrimitiveSnapshot {
 /// A primitive's configuration.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "kind", content = "config", rename_all = "snake_case")
+)]
 pub enum PrimitiveConfig {
     /// A circuit breaker's.
     Breaker(BreakerConfig),
@@ -64,6 +71,11 @@ pub enum PrimitiveConfig {
 /// A primitive's status.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "kind", content = "status", rename_all = "snake_case")
+)]
 pub enum PrimitiveStatus {
     /// A circuit breaker's.
     Breaker(BreakerStatus),

@@ -9,6 +9,8 @@ use crate::error::ConfigError;
 
 /// The window over which failure and slow-call rates are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum SlidingWindow {
     /// The last `n` recorded calls.
     Count(u32),
@@ -35,10 +37,15 @@ pub type Classifier = Arc<dyn Fn(&dyn Any) -> ErrorClass + Send + Sync>;
 
 /// The open duration's growth on repeated trips without a successful close in between.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct OpenBackoff {
     /// Each consecutive trip multiplies the previous open duration by this (at least 1).
     pub multiplier: f64,
     /// The open duration never exceeds this.
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     pub max: Duration,
 }
 
@@ -56,18 +63,36 @@ pub struct OpenBackoff {
 /// - `automatic_half_open`: on (the actor's timer moves open -> half-open without traffic)
 /// - classifier: every `Err` is a failure
 #[derive(Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BreakerConfig {
     pub(crate) sliding_window: SlidingWindow,
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     pub(crate) time_bucket: Duration,
     pub(crate) minimum_calls: u32,
     pub(crate) failure_rate_threshold: f64,
     pub(crate) slow_call_rate_threshold: f64,
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     pub(crate) slow_call_duration: Duration,
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     pub(crate) wait_in_open: Duration,
     pub(crate) open_backoff: Option<OpenBackoff>,
     pub(crate) half_open_permits: u32,
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     pub(crate) max_wait_in_half_open: Duration,
     pub(crate) automatic_half_open: bool,
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub(crate) classifier: Option<Classifier>,
 }
 

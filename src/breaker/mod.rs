@@ -38,6 +38,8 @@ use crate::telemetry::Telemetry;
 /// A circuit breaker's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum BreakerState {
     /// Calls pass and their outcomes are recorded.
     Closed = 0,

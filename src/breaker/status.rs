@@ -9,12 +9,21 @@ use super::BreakerState;
 /// stands against its thresholds and when it will move. Taking it admits nothing.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BreakerStatus {
     /// The state now (timers that are due applied).
     pub state: BreakerState,
     /// Time since the last transition (or since spawn).
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     pub time_in_state: Duration,
     /// Open: time until probes are let through; `None` in every other state.
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::option_duration")
+    )]
     pub time_until_half_open: Option<Duration>,
     /// Failed calls in the window, in percent...
     pub failure_rate: f64,

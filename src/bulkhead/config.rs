@@ -14,8 +14,13 @@ use crate::error::ConfigError;
 /// - `max_wait`: zero (reject at once when full)
 /// - `max_queue`: 1024 waiters when `max_wait` is set (it must not be set with a zero `max_wait`)
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BulkheadConfig {
     pub(crate) max_concurrent: u32,
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     pub(crate) max_wait: Duration,
     pub(crate) max_queue: u32,
 }

@@ -97,6 +97,7 @@ impl<E> From<BulkheadRejected> for CallError<E> {
 /// A snapshot of a bulkhead's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct BulkheadStatus {
     /// Calls holding a permit.
     pub in_flight: u32,

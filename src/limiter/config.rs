@@ -19,8 +19,13 @@ use crate::limiter::redis::{KeyEncoder, RedisBackend};
 /// Constructors accept any value; a zero rate, zero period or zero burst is refused with a
 /// [`ConfigError`] naming the field when the limiter is spawned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Quota {
     count: u32,
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     period: Duration,
     burst: Option<u32>,
 }
@@ -149,6 +154,8 @@ fn field_name(field: &'static str, part: &'static str) -> &'static str {
 /// Which algorithm a limiter runs, with its parameters as given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum LimiterKind {
     /// GCRA over a quota.
     Gcra(Quota),
@@ -164,6 +171,10 @@ pub enum LimiterKind {
         /// Requests per window.
         limit: u32,
         /// The window.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_util::duration")
+        )]
         window: Duration,
     },
     /// Fixed, aligned windows.
@@ -171,6 +182,10 @@ pub enum LimiterKind {
         /// Requests per window.
         limit: u32,
         /// The window.
+        #[cfg_attr(
+            feature = "serde",
+            serde(serialize_with = "crate::serde_util::duration")
+        )]
         window: Duration,
     },
     /// Leaky bucket as a meter (no burst).
@@ -189,6 +204,7 @@ pub enum LimiterKind {
 /// | `fixed_window` | 16 bytes | up to `2·limit` across a window edge | cheapest to explain; resets on the clock |
 /// | `leaky_bucket` | 8 bytes (GCRA, burst 1) | none: requests spaced one interval apart | smoothing output to a fragile backend |
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LimiterConfig {
     pub(crate) kind: LimiterKind,
     pub(crate) shadow: bool,

@@ -10,6 +10,7 @@ use super::decision::Decision;
 /// [`KeyedLimiter::status_of`](crate::KeyedLimiter::status_of). Taking it spends no quota.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LimiterStatus {
     /// The algorithm and its quota, as configured.
     pub kind: LimiterKind,
@@ -18,8 +19,16 @@ pub struct LimiterStatus {
     pub available: Option<u32>,
     /// How long until a check of one unit would be admitted: zero when one is available;
     /// `None` where `available` is.
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::option_duration")
+    )]
     pub retry_after: Option<Duration>,
     /// Time until the quota is full again if nothing else arrives (`None` as above).
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::option_duration")
+    )]
     pub reset_after: Option<Duration>,
     /// Shadow mode: denials are reported, and the check is let through.
     pub shadow: bool,
@@ -30,6 +39,7 @@ pub struct LimiterStatus {
 /// A keyed limiter's state now, from [`KeyedLimiter::status`](crate::KeyedLimiter::status).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct KeyedLimiterStatus {
     /// The algorithm and the quota of keys without a plan of their own.
     pub kind: LimiterKind,

@@ -9,6 +9,8 @@ use crate::error::ConfigError;
 /// How checks reach Redis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum RedisMode {
     /// One atomic script call per check: the global limit is exact; each check costs a
     /// round trip.
@@ -23,6 +25,8 @@ pub enum RedisMode {
 /// What checks do while the backend is down (the guard breaker is open, or a call failed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum FailMode {
     /// Admit every check (counted in `palisade_limiter_backend_fallbacks_total{mode="fail_open"}`).
     Open,
@@ -47,17 +51,38 @@ pub enum FailMode {
 /// - `timeout`: 100 ms per Redis call (a slower answer counts as a failure)
 /// - `open_for`: 1 s: the guard breaker's wait in open before it probes Redis again
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RedisBackend {
     /// One server's URL, or a cluster's seed nodes.
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::redacted_urls")
+    )]
     pub(crate) nodes: Vec<String>,
     pub(crate) cluster: bool,
     pub(crate) prefix: String,
     pub(crate) key: Option<String>,
     pub(crate) mode: RedisMode,
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     pub(crate) lease_window: Duration,
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     pub(crate) lease_ttl: Duration,
     pub(crate) on_failure: FailMode,
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     pub(crate) timeout: Duration,
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_util::duration")
+    )]
     pub(crate) open_for: Duration,
 }
 
