@@ -237,21 +237,52 @@ impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
     }
 }
 
-/// A configuration value broke a rule. Names the field and the rule.
+/// A configuration value broke a rule. Names the field, the value refused and the rule.
+///
+/// Every primitive's config is refused by the same rule: in full where it is used (at
+/// spawn and at reconfiguration), and early where a builder builds it (`build()` runs the
+/// same check); `validate()` on each config runs it on demand.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid `{field}`: {problem}")]
+#[error("invalid `{field}`{}: {problem}", shown(value))]
 #[non_exhaustive]
 pub struct ConfigError {
     /// The configuration field at fault, as the builder spells it.
     pub field: &'static str,
+    /// The value refused, as written in Rust (`Debug`), cut short when long; empty where
+    /// the rule is about how two fields fit together rather than one value.
+    pub value: String,
     /// The rule it broke.
     pub problem: String,
 }
 
+fn shown(value: &str) -> String {
+    if value.is_empty() {
+        String::new()
+    } else {
+        format!(" = {value}")
+    }
+}
+
 impl ConfigError {
+    /// A rule about how fields fit together (no one value to show).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn new(field: &'static str, problem: impl Into<String>) -> Self {
         Self {
             field,
+            value: String::new(),
+            problem: problem.into(),
+        }
+    }
+
+    /// `value` of `field` broke `problem`.
+    pub(crate) fn refused(
+        field: &'static str,
+        value: impl fmt::Debug,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self {
+            field,
+            value: echo(&format!("{value:?}")),
             problem: problem.into(),
         }
     }
@@ -362,9 +393,44 @@ pub(crate) fn echo(input: &str) -> String {
     out
 }
 
+/// A Redis URL with any password replaced by `***`: never shown in an error or a snapshot.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{path}")
+            } else {
+                // `redis://password@host`: the whole userinfo may be the password
+                format!("{scheme}://***@{host}{path}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+        assert_eq!(
+            redact_url("redis://app:s3cret@cache:6379/0"),
+            "redis://app:***@cache:6379/0"
+        );
+        assert_eq!(redact_url("rediss://s3cret@cache"), "rediss://***@cache");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
 
     #[test]
     fn echo_cuts_long_input_at_a_char_boundary_and_escapes_controls() {

@@ -121,18 +121,20 @@ impl RuntimeBuilder {
     /// starts freely.
     pub async fn start(self) -> Result<Runtime, StartError> {
         if self.event_capacity == 0 || self.event_capacity > Self::MAX_EVENT_CAPACITY {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "event_capacity",
-                format!(
-                    "{} is out of range: must be between 1 and {}",
-                    self.event_capacity,
-                    Self::MAX_EVENT_CAPACITY
-                ),
+                self.event_capacity,
+                format!("must be between 1 and {}", Self::MAX_EVENT_CAPACITY),
             )
             .into());
         }
         if self.restart_window.is_zero() {
-            return Err(ConfigError::new("restart_window", "must be greater than zero").into());
+            return Err(ConfigError::refused(
+                "restart_window",
+                self.restart_window,
+                "must be greater than zero",
+            )
+            .into());
         }
         crate::telemetry::metrics::describe();
         let telemetry = Telemetry::new(self.event_capacity);

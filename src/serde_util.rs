@@ -41,30 +41,9 @@ pub(crate) fn option_duration<S: Serializer>(
     }
 }
 
-/// A Redis URL with any password replaced by `***` (never shown in a snapshot).
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}{path}")
-            } else {
-                // `redis://password@host`: the whole userinfo may be the password
-                format!("{scheme}://***@{host}{path}")
-            }
-        }
-        None => url.to_owned(),
-    }
-}
-
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) fn redacted_urls<S: Serializer>(urls: &[String], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(urls.iter().map(|u| redact(u)))
+    s.collect_seq(urls.iter().map(|u| crate::error::redact_url(u)))
 }
 
 #[cfg(test)]
@@ -80,19 +59,5 @@ mod tests {
         assert_eq!(human(&Duration::from_secs(7200)), "2h");
         assert_eq!(human(&Duration::from_millis(1500)), "1500ms");
         assert_eq!(human(&Duration::from_nanos(7)), "7ns");
-    }
-
-    #[test]
-    fn passwords_never_show() {
-        assert_eq!(
-            redact("redis://127.0.0.1:6379/0"),
-            "redis://127.0.0.1:6379/0"
-        );
-        assert_eq!(
-            redact("redis://app:s3cret@cache:6379/0"),
-            "redis://app:***@cache:6379/0"
-        );
-        assert_eq!(redact("rediss://s3cret@cache"), "rediss://***@cache");
-        assert_eq!(redact("not a url"), "not a url");
     }
 }

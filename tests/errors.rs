@@ -105,3 +105,83 @@ async fn an_inner_error_is_shown_once_in_a_chain() {
     assert_eq!(chain, ["query failed", "connection reset"]);
     rt.shutdown().await;
 }
+
+/// Every primitive refuses a bad value the same way: a `ConfigError` naming the field and
+/// showing the value refused.
+#[tokio::test(start_paused = true)]
+async fn every_config_error_names_the_field_and_the_value() {
+    use palisade::{Backoff, BreakerConfig, ConfigError, Retry, RetryBudget, SpawnError};
+
+    let rt = Runtime::start().await.unwrap();
+    let spawn_error = |e: SpawnError| match e {
+        SpawnError::Config(c) => c,
+        other => panic!("{other:?}"),
+    };
+    let limiter = |config| {
+        let rt = rt.clone();
+        async move { spawn_error(rt.limiter("err-config", config).await.unwrap_err()) }
+    };
+    let cases: Vec<(ConfigError, &str, &str)> = vec![
+        (
+            BreakerConfig::builder()
+                .failure_rate_threshold(150.0)
+                .build()
+                .unwrap_err(),
+            "failure_rate_threshold",
+            "150.0",
+        ),
+        (
+            BreakerConfig::builder()
+                .wait_in_open(Duration::ZERO)
+                .build()
+                .unwrap_err(),
+            "wait_in_open",
+            "0ns",
+        ),
+        (
+            BulkheadConfig::builder()
+                .max_concurrent(0)
+                .build()
+                .unwrap_err(),
+            "max_concurrent",
+            "0",
+        ),
+        (
+            limiter(LimiterConfig::fixed_window(0, Duration::from_secs(1))).await,
+            "limit",
+            "0",
+        ),
+        (
+            limiter(LimiterConfig::gcra(Quota::new(5, Duration::ZERO))).await,
+            "quota.period",
+            "0ns",
+        ),
+        (
+            Retry::builder().max_attempts(0).build().unwrap_err(),
+            "max_attempts",
+            "0",
+        ),
+        (
+            Backoff::exponential(Duration::from_millis(1))
+                .factor(0.5)
+                .validate()
+                .unwrap_err(),
+            "backoff.factor",
+            "0.5",
+        ),
+        (
+            RetryBudget::new(2.0, Duration::from_secs(10)).unwrap_err(),
+            "budget.ratio",
+            "2.0",
+        ),
+    ];
+    for (e, field, value) in cases {
+        assert_eq!((e.field, e.value.as_str()), (field, value), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("invalid `{field}` = {value}: ")),
+            "{e}"
+        );
+    }
+    rt.shutdown().await;
+}

@@ -282,7 +282,7 @@ async fn bad_quotas_are_refused_at_spawn_naming_the_field() {
     );
     assert_eq!(
         e.to_string(),
-        "invalid `quota.count`: the rate must be at least 1 per period"
+        "invalid `quota.count` = 0: the rate must be at least 1 per period"
     );
     let e = rt
         .keyed_limiter::<u64>(

@@ -188,64 +188,80 @@ impl BreakerConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every value, as `build()` and every spawn and reconfiguration do.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first field at fault and the value it refused.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         match self.sliding_window {
             SlidingWindow::Count(0) => {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     "sliding_window",
+                    self.sliding_window,
                     "a count window needs at least 1 call",
                 ))
             }
             SlidingWindow::Count(n) if n > 1_000_000 => {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     "sliding_window",
+                    self.sliding_window,
                     "a count window holds at most 1,000,000 calls",
                 ))
             }
             SlidingWindow::Time(d) if d.is_zero() => {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     "sliding_window",
+                    self.sliding_window,
                     "a time window must be longer than zero",
                 ))
             }
             _ => {}
         }
         if self.time_bucket.is_zero() {
-            return Err(ConfigError::new("time_bucket", "must be longer than zero"));
+            return Err(ConfigError::refused(
+                "time_bucket",
+                self.time_bucket,
+                "must be longer than zero",
+            ));
         }
         if let SlidingWindow::Time(w) = self.sliding_window {
             if self.time_bucket > w {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     "time_bucket",
-                    "must not be longer than the time window",
+                    self.time_bucket,
+                    format!("must not be longer than the time window ({w:?})"),
                 ));
             }
             if self.bucket_count() > 100_000 {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     "time_bucket",
-                    "the window would need more than 100,000 buckets; use longer buckets",
+                    self.time_bucket,
+                    format!("the window of {w:?} would need more than 100,000 buckets; use longer buckets"),
                 ));
             }
         }
         if self.minimum_calls == 0 {
-            return Err(ConfigError::new("minimum_calls", "must be at least 1"));
+            return Err(ConfigError::refused(
+                "minimum_calls",
+                self.minimum_calls,
+                "must be at least 1",
+            ));
         }
         if matches!(self.sliding_window, SlidingWindow::Time(_)) && self.minimum_calls > 1_000_000 {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "minimum_calls",
-                format!(
-                    "{} is more than 1,000,000 (as many as the largest count window): a breaker that waits for more calls than that would hardly ever trip",
-                    self.minimum_calls
-                ),
+                self.minimum_calls,
+                "is more than 1,000,000 (as many as the largest count window): a breaker that waits for more calls than that would hardly ever trip",
             ));
         }
         if let SlidingWindow::Count(n) = self.sliding_window {
             if self.minimum_calls > n
                 && self.minimum_calls != BreakerConfig::default().minimum_calls
             {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     "minimum_calls",
-                    format!("{} is larger than the count window of {n} calls, so the breaker could never trip", self.minimum_calls),
+                    self.minimum_calls,
+                    format!("is larger than the count window of {n} calls, so the breaker could never trip"),
                 ));
             }
         }
@@ -254,37 +270,52 @@ impl BreakerConfig {
             ("slow_call_rate_threshold", self.slow_call_rate_threshold),
         ] {
             if !(v > 0.0 && v <= 100.0) {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     field,
-                    format!("{v} is outside (0, 100] percent"),
+                    v,
+                    "is outside (0, 100] percent",
                 ));
             }
         }
         if self.slow_call_duration.is_zero() {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "slow_call_duration",
+                self.slow_call_duration,
                 "must be longer than zero",
             ));
         }
         if self.wait_in_open.is_zero() {
-            return Err(ConfigError::new("wait_in_open", "must be longer than zero"));
+            return Err(ConfigError::refused(
+                "wait_in_open",
+                self.wait_in_open,
+                "must be longer than zero",
+            ));
         }
         if let Some(b) = self.open_backoff {
             if !(b.multiplier >= 1.0 && b.multiplier.is_finite()) {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     "open_backoff",
+                    b,
                     "the multiplier must be a finite number of at least 1",
                 ));
             }
             if b.max < self.wait_in_open {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     "open_backoff",
-                    "the maximum must not be shorter than wait_in_open",
+                    b,
+                    format!(
+                        "the maximum must not be shorter than wait_in_open ({:?})",
+                        self.wait_in_open
+                    ),
                 ));
             }
         }
         if self.half_open_permits == 0 {
-            return Err(ConfigError::new("half_open_permits", "must be at least 1"));
+            return Err(ConfigError::refused(
+                "half_open_permits",
+                self.half_open_permits,
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

@@ -125,7 +125,8 @@ impl Breaker {
         config: BreakerConfig,
         telemetry: Telemetry,
     ) -> Result<Self, SpawnError> {
-        // Configs come from the builder, which validated them.
+        // Built configs were checked by `build()`; checked again here, as every spawn does.
+        config.validate()?;
         Ok(Self {
             shared: Arc::new(BreakerShared::new(name, config, telemetry)),
         })

@@ -222,8 +222,9 @@ impl BreakerShared {
     pub(crate) fn apply(&self, new: BreakerConfig) -> Result<String, crate::ConfigError> {
         let mut current = self.config.write().unwrap_or_else(|p| p.into_inner());
         if new.sliding_window != current.sliding_window || new.time_bucket != current.time_bucket {
-            return Err(crate::ConfigError::new(
+            return Err(crate::error::ConfigError::refused(
                 "sliding_window",
+                new.sliding_window,
                 "the window's shape cannot change on a running breaker (its recorded outcomes would be lost); spawn a new breaker",
             ));
         }

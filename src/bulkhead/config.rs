@@ -25,6 +25,16 @@ pub struct BulkheadConfig {
     pub(crate) max_queue: u32,
 }
 
+impl BulkheadConfig {
+    /// Checks every value, as `build()` and every spawn and reconfiguration do.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `max_concurrent` and the value it refused.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_max_concurrent(self.max_concurrent)
+    }
+}
+
 impl Default for BulkheadConfig {
     fn default() -> Self {
         Self {
@@ -95,8 +105,9 @@ impl BulkheadConfigBuilder {
         validate_max_concurrent(max_concurrent)?;
         let max_wait = self.max_wait.unwrap_or(d.max_wait);
         if self.max_queue.is_some() && max_wait.is_zero() {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "max_queue",
+                self.max_queue.unwrap_or_default(),
                 "has no effect with a zero max_wait (calls never wait); set max_wait too",
             ));
         }
@@ -110,11 +121,16 @@ impl BulkheadConfigBuilder {
 
 pub(crate) fn validate_max_concurrent(n: u32) -> Result<(), ConfigError> {
     if n == 0 {
-        return Err(ConfigError::new("max_concurrent", "must be at least 1"));
+        return Err(ConfigError::refused(
+            "max_concurrent",
+            n,
+            "must be at least 1",
+        ));
     }
     if n as usize > Semaphore::MAX_PERMITS {
-        return Err(ConfigError::new(
+        return Err(ConfigError::refused(
             "max_concurrent",
+            n,
             format!("must be at most {}", Semaphore::MAX_PERMITS),
         ));
     }

@@ -115,7 +115,7 @@ impl Bulkhead {
         config: BulkheadConfig,
         telemetry: Telemetry,
     ) -> Result<Self, SpawnError> {
-        config::validate_max_concurrent(config.max_concurrent)?;
+        config.validate()?;
         Ok(Self {
             shared: Arc::new(BulkheadShared::new(name, &config, telemetry)),
         })

@@ -86,32 +86,43 @@ impl Quota {
     pub(crate) fn interval(&self, field: &'static str) -> Result<u64, ConfigError> {
         let f = |part| field_name(field, part);
         if self.count == 0 {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 f("count"),
+                self.count,
                 "the rate must be at least 1 per period",
             ));
         }
         if self.period.is_zero() {
-            return Err(ConfigError::new(f("period"), "must be longer than zero"));
+            return Err(ConfigError::refused(
+                f("period"),
+                self.period,
+                "must be longer than zero",
+            ));
         }
         if self.period > Self::MAX_PERIOD {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 f("period"),
-                format!("{:?} is longer than the limit of 366 days", self.period),
+                self.period,
+                "is longer than the limit of 366 days",
             ));
         }
         let period = duration_nanos(self.period);
         let interval = period / u64::from(self.count);
         if interval == 0 {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 f("count"),
-                "more than one unit per nanosecond cannot be timed",
+                self.count,
+                format!(
+                    "more than one unit per nanosecond (in {:?}) cannot be timed",
+                    self.period
+                ),
             ));
         }
         let burst = self.burst_size();
         if burst == 0 {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 f("burst"),
+                burst,
                 "must be at least 1 (a request needs one unit)",
             ));
         }
@@ -128,10 +139,11 @@ pub(crate) fn refill_fits(
 ) -> Result<(), ConfigError> {
     let full = u128::from(interval) * u128::from(units);
     if full > Quota::MAX_PERIOD.as_nanos() {
-        return Err(ConfigError::new(
+        return Err(ConfigError::refused(
             field,
+            units,
             format!(
-                "{units} units refilled one per {:?} take {:.0} days, longer than the limit of 366 days",
+                "refilled one unit per {:?}, they take {:.0} days, longer than the limit of 366 days",
                 Duration::from_nanos(interval),
                 full as f64 / 86_400e9
             ),
@@ -295,6 +307,21 @@ impl LimiterConfig {
         self.shadow
     }
 
+    /// Checks every value, as every spawn and reconfiguration does: the quota or window,
+    /// and the Redis backend's settings where there is one. (Constructors accept any value,
+    /// so a config can be written before it is checked.)
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first field at fault and the value it refused.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.algorithm()?;
+        #[cfg(feature = "redis")]
+        if let Some(backend) = &self.redis {
+            backend.validate()?;
+        }
+        Ok(())
+    }
+
     /// Checks the values and returns the algorithm's parameters.
     pub(crate) fn algorithm(&self) -> Result<Algorithm, ConfigError> {
         Ok(match self.kind {
@@ -345,15 +372,20 @@ impl LimiterConfig {
 
 fn window_params(limit: u32, window: Duration) -> Result<(u32, u64), ConfigError> {
     if limit == 0 {
-        return Err(ConfigError::new("limit", "must be at least 1"));
+        return Err(ConfigError::refused("limit", limit, "must be at least 1"));
     }
     if window.is_zero() {
-        return Err(ConfigError::new("window", "must be longer than zero"));
+        return Err(ConfigError::refused(
+            "window",
+            window,
+            "must be longer than zero",
+        ));
     }
     if window > Quota::MAX_PERIOD {
-        return Err(ConfigError::new(
+        return Err(ConfigError::refused(
             "window",
-            format!("{window:?} is longer than the limit of 366 days"),
+            window,
+            "is longer than the limit of 366 days",
         ));
     }
     Ok((limit, duration_nanos(window)))
@@ -461,7 +493,16 @@ impl<K> KeyedLimiterConfig<K> {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<Algorithm, ConfigError> {
+    /// Checks every value, as every spawn does (a keyed limiter's base config included).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first field at fault and the value it refused.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.checked().map(drop)
+    }
+
+    /// [`validate`](Self::validate), returning the base algorithm's parameters.
+    pub(crate) fn checked(&self) -> Result<Algorithm, ConfigError> {
         #[cfg(feature = "redis")]
         if let Some(backend) = &self.base.redis {
             if self.redis_key.is_none() {
@@ -471,17 +512,26 @@ impl<K> KeyedLimiterConfig<K> {
                 ));
             }
             if backend.mode != crate::limiter::redis::RedisMode::Strict {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     "redis.mode",
+                    backend.mode,
                     "keyed limiters run strict on Redis (a lease per key would strand units across keys); use RedisMode::Strict",
                 ));
             }
         }
         if self.max_keys == 0 {
-            return Err(ConfigError::new("max_keys", "must be at least 1"));
+            return Err(ConfigError::refused(
+                "max_keys",
+                self.max_keys,
+                "must be at least 1",
+            ));
         }
         if self.idle_sweep.is_zero() {
-            return Err(ConfigError::new("idle_sweep", "must be longer than zero"));
+            return Err(ConfigError::refused(
+                "idle_sweep",
+                self.idle_sweep,
+                "must be longer than zero",
+            ));
         }
         self.base.algorithm()
     }

@@ -205,8 +205,9 @@ impl LimiterShared {
         let algorithm = new.algorithm()?;
         new.keeps_backend_of(&self.config())?;
         if !algorithm.same_family(&self.family) {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "kind",
+                new.kind,
                 "a running limiter keeps its algorithm family; spawn a new limiter to change it",
             ));
         }

@@ -104,7 +104,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         telemetry: Telemetry,
         guard: Option<crate::breaker::Breaker>,
     ) -> Result<Self, ConfigError> {
-        let base = config.validate()?;
+        let base = config.checked()?;
         #[cfg(feature = "redis")]
         let remote = match (&config.base.redis, &config.redis_key, guard) {
             (Some(backend), Some(encode), Some(guard)) => Some(super::redis::KeyedRemote::new(
@@ -465,8 +465,9 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         let algorithm = new.algorithm()?;
         let mut base = self.base.write().unwrap_or_else(|p| p.into_inner());
         if !algorithm.same_family(&base) {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "kind",
+                new.kind,
                 "a running limiter keeps its algorithm family; spawn a new limiter to change it",
             ));
         }

@@ -13,8 +13,9 @@ use crate::error::ConfigError;
 /// The GCRA parameters of a bucket holding `capacity` tokens refilled at `refill`'s rate.
 pub(crate) fn params(capacity: u32, refill: &Quota) -> Result<Gcra, ConfigError> {
     if capacity == 0 {
-        return Err(ConfigError::new(
+        return Err(ConfigError::refused(
             "capacity",
+            capacity,
             "a token bucket needs a capacity of at least 1",
         ));
     }

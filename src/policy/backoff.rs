@@ -101,19 +101,25 @@ impl Backoff {
     /// `backoff.factor` (below 1, or not finite).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.base.is_zero() {
-            return Err(ConfigError::new("backoff.base", "must be longer than zero"));
+            return Err(ConfigError::refused(
+                "backoff.base",
+                self.base,
+                "must be longer than zero",
+            ));
         }
         if self.max_delay < self.base {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "backoff.max_delay",
-                "must not be shorter than the base delay",
+                self.max_delay,
+                format!("must not be shorter than the base delay ({:?})", self.base),
             ));
         }
         if let Shape::Exponential { factor } = self.shape {
             if !(factor >= 1.0 && factor.is_finite()) {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     "backoff.factor",
-                    format!("{factor} must be a finite number of at least 1"),
+                    factor,
+                    "must be a finite number of at least 1",
                 ));
             }
         }

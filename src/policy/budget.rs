@@ -55,14 +55,19 @@ impl RetryBudget {
     /// than 10 ns).
     pub fn new(ratio: f64, window: Duration) -> Result<Self, ConfigError> {
         if !(ratio > 0.0 && ratio <= 1.0) {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "budget.ratio",
-                format!("{ratio} is outside (0, 1]"),
+                ratio,
+                "is outside (0, 1]",
             ));
         }
         let bucket_nanos = duration_nanos(window) / BUCKETS as u64;
         if bucket_nanos == 0 {
-            return Err(ConfigError::new("budget.window", "must be at least 10 ns"));
+            return Err(ConfigError::refused(
+                "budget.window",
+                window,
+                "must be at least 10 ns",
+            ));
         }
         Ok(Self {
             ratio,

@@ -365,8 +365,9 @@ impl RetryBuilder {
     /// [`ConfigError`] naming `max_attempts` (zero) or a backoff field.
     pub fn build(self) -> Result<Retry, ConfigError> {
         if self.max_attempts == 0 {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "max_attempts",
+                self.max_attempts,
                 "must be at least 1 (the first call)",
             ));
         }

@@ -192,8 +192,9 @@ impl RedisBackend {
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.prefix.is_empty() || self.prefix.chars().any(char::is_whitespace) {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "redis.prefix",
+                &self.prefix,
                 "must be non-empty, without whitespace",
             ));
         }
@@ -202,8 +203,9 @@ impl RedisBackend {
             .as_ref()
             .is_some_and(|k| k.is_empty() || k.chars().any(char::is_whitespace))
         {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "redis.key",
+                self.key.as_deref().unwrap_or_default(),
                 "must be non-empty, without whitespace",
             ));
         }
@@ -215,7 +217,11 @@ impl RedisBackend {
         }
         for url in &self.nodes {
             redis::Client::open(url.as_str()).map_err(|_| {
-                ConfigError::new("redis.url", "is not a valid redis:// or rediss:// URL")
+                ConfigError::refused(
+                    "redis.url",
+                    crate::error::redact_url(url),
+                    "is not a valid redis:// or rediss:// URL",
+                )
             })?;
         }
         for (field, d) in [
@@ -225,19 +231,21 @@ impl RedisBackend {
             ("redis.open_for", self.open_for),
         ] {
             if d.is_zero() {
-                return Err(ConfigError::new(field, "must be longer than zero"));
+                return Err(ConfigError::refused(field, d, "must be longer than zero"));
             }
         }
         if self.lease_ttl < self.lease_window {
-            return Err(ConfigError::new(
+            return Err(ConfigError::refused(
                 "redis.lease_ttl",
+                self.lease_ttl,
                 "must be at least the lease window (a lease would expire before it is spent)",
             ));
         }
         if let FailMode::Local { percent } = self.on_failure {
             if !(1..=100).contains(&percent) {
-                return Err(ConfigError::new(
+                return Err(ConfigError::refused(
                     "redis.on_failure",
+                    self.on_failure,
                     "a local share must be 1..=100 percent",
                 ));
             }

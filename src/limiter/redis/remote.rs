@@ -93,7 +93,16 @@ impl Remote {
         telemetry: Telemetry,
     ) -> Result<Self, ConfigError> {
         let refused = |e: redis::RedisError| {
-            ConfigError::new("redis.url", format!("cannot set up a connection: {e}"))
+            let urls: Vec<String> = backend
+                .nodes
+                .iter()
+                .map(|u| crate::error::redact_url(u))
+                .collect();
+            ConfigError::refused(
+                "redis.url",
+                urls,
+                format!("cannot set up a connection: {e}"),
+            )
         };
         let conn = if backend.cluster {
             let client = ClusterClient::builder(backend.nodes.iter().map(String::as_str))
