@@ -147,14 +147,7 @@ impl LimiterShared {
                 (units, wait, std::time::Duration::ZERO)
             }),
         };
-        super::LimiterStatus {
-            kind: config.kind,
-            available: answer.map(|a| a.0),
-            retry_after: answer.map(|a| a.1),
-            reset_after: answer.map(|a| a.2),
-            shadow: config.shadow,
-            remote: self.is_remote(),
-        }
+        super::LimiterStatus::new(&config, answer, self.is_remote())
     }
 
     /// Makes the connection to a remote backend, if any (at spawn).

@@ -395,14 +395,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         } else {
             super::status::one_unit(decision)
         };
-        super::LimiterStatus {
-            kind: config.kind,
-            available: answer.map(|a| a.0),
-            retry_after: answer.map(|a| a.1),
-            reset_after: answer.map(|a| a.2),
-            shadow: config.shadow,
-            remote: self.is_remote(),
-        }
+        super::LimiterStatus::new(&config, answer, self.is_remote())
     }
 
     fn is_remote(&self) -> bool {

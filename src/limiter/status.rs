@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::config::LimiterKind;
+use super::config::{LimiterConfig, LimiterKind};
 use super::decision::Decision;
 
 /// A limiter's state now, from [`Limiter::status`](crate::Limiter::status) or
@@ -34,6 +34,25 @@ pub struct LimiterStatus {
     pub shadow: bool,
     /// The state lives in Redis.
     pub remote: bool,
+}
+
+impl LimiterStatus {
+    /// The status of a limiter running `config`, with what a check of one unit would get
+    /// (`None`: only a remote backend could tell).
+    pub(crate) fn new(
+        config: &LimiterConfig,
+        answer: Option<(u32, Duration, Duration)>,
+        remote: bool,
+    ) -> Self {
+        Self {
+            kind: config.kind,
+            available: answer.map(|a| a.0),
+            retry_after: answer.map(|a| a.1),
+            reset_after: answer.map(|a| a.2),
+            shadow: config.shadow,
+            remote,
+        }
+    }
 }
 
 /// A keyed limiter's state now, from [`KeyedLimiter::status`](crate::KeyedLimiter::status).
