@@ -12,7 +12,8 @@ use super::state::BreakerShared;
 use crate::error::ConfigError;
 use crate::kind::Kind;
 use crate::supervisor::child::{ActorSlot, Primitive};
-use crate::telemetry::{metrics as m, Event, FLUSH_EVERY};
+use crate::supervisor::reconfigure::reconfigure;
+use crate::telemetry::FLUSH_EVERY;
 
 /// Messages particular to the breaker actor.
 #[derive(Debug)]
@@ -43,18 +44,13 @@ impl Primitive for BreakerShared {
 
     async fn handle(&self, command: BreakerCommand) {
         match command {
-            BreakerCommand::Reconfigure(config, reply) => {
-                let result = self.apply(config).map(|change| {
-                    metrics::counter!(m::RECONFIGURATIONS, "kind" => "breaker", "name" => self.name.to_string())
-                        .increment(1);
-                    self.telemetry.emit(Event::Reconfigured {
-                        name: Arc::clone(&self.name),
-                        kind: Kind::Breaker,
-                        change: change.into(),
-                    });
-                });
-                let _ = reply.send(result);
-            }
+            BreakerCommand::Reconfigure(config, reply) => reconfigure(
+                (Kind::Breaker, &self.name),
+                &self.telemetry,
+                config,
+                reply,
+                |config| self.apply(config),
+            ),
         }
     }
 }

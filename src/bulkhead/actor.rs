@@ -10,7 +10,8 @@ use super::state::BulkheadShared;
 use crate::error::ConfigError;
 use crate::kind::Kind;
 use crate::supervisor::child::{ActorSlot, Primitive};
-use crate::telemetry::{metrics as m, Event, FLUSH_EVERY};
+use crate::supervisor::reconfigure::reconfigure;
+use crate::telemetry::FLUSH_EVERY;
 
 /// Messages particular to the bulkhead actor.
 #[derive(Debug)]
@@ -41,17 +42,13 @@ impl Primitive for BulkheadShared {
 
     async fn handle(&self, command: BulkheadCommand) {
         match command {
-            BulkheadCommand::Reconfigure(config, reply) => {
-                let change = self.apply(&config);
-                metrics::counter!(m::RECONFIGURATIONS, "kind" => "bulkhead", "name" => self.name.to_string())
-                    .increment(1);
-                self.telemetry.emit(Event::Reconfigured {
-                    name: Arc::clone(&self.name),
-                    kind: Kind::Bulkhead,
-                    change: change.into(),
-                });
-                let _ = reply.send(Ok(()));
-            }
+            BulkheadCommand::Reconfigure(config, reply) => reconfigure(
+                (Kind::Bulkhead, &self.name),
+                &self.telemetry,
+                config,
+                reply,
+                |config| Ok(self.apply(&config)),
+            ),
         }
     }
 }

@@ -10,11 +10,11 @@ use ractor::RpcReplyPort;
 use super::config::LimiterConfig;
 use super::direct::LimiterShared;
 use super::keyed::KeyedShared;
-use super::report::Reporter;
 use crate::error::ConfigError;
 use crate::kind::Kind;
 use crate::supervisor::child::{ActorSlot, Primitive};
-use crate::telemetry::{metrics as m, Event, FLUSH_EVERY};
+use crate::supervisor::reconfigure::reconfigure;
+use crate::telemetry::FLUSH_EVERY;
 
 /// Messages particular to a limiter actor.
 #[derive(Debug)]
@@ -23,25 +23,6 @@ pub(crate) enum LimiterCommand {
     /// Leased mode: take the next batch of units from the backend.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     RefillLease,
-}
-
-/// Applies a reconfiguration (direct or keyed: `apply` says how), reports it, and answers.
-fn reconfigure(
-    config: LimiterConfig,
-    reply: RpcReplyPort<Result<(), ConfigError>>,
-    report: &Reporter,
-    apply: impl FnOnce(LimiterConfig) -> Result<String, ConfigError>,
-) {
-    let result = apply(config).map(|change| {
-        metrics::counter!(m::RECONFIGURATIONS, "kind" => "limiter", "name" => report.name.to_string())
-            .increment(1);
-        report.telemetry.emit(Event::Reconfigured {
-            name: Arc::clone(&report.name),
-            kind: Kind::Limiter,
-            change: change.into(),
-        });
-    });
-    let _ = reply.send(result);
 }
 
 impl Primitive for LimiterShared {
@@ -68,7 +49,13 @@ impl Primitive for LimiterShared {
     async fn handle(&self, command: LimiterCommand) {
         match command {
             LimiterCommand::Reconfigure(config, reply) => {
-                reconfigure(*config, reply, &self.report, |config| self.apply(config));
+                reconfigure(
+                    (Kind::Limiter, &self.report.name),
+                    &self.report.telemetry,
+                    *config,
+                    reply,
+                    |config| self.apply(config),
+                );
             }
             LimiterCommand::RefillLease => self.refill_lease().await,
         }
@@ -99,7 +86,13 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Primitive for KeyedShared<K> 
     async fn handle(&self, command: LimiterCommand) {
         // keyed limiters hold no lease
         if let LimiterCommand::Reconfigure(config, reply) = command {
-            reconfigure(*config, reply, &self.report, |config| self.apply(config));
+            reconfigure(
+                (Kind::Limiter, &self.report.name),
+                &self.report.telemetry,
+                *config,
+                reply,
+                |config| self.apply(config),
+            );
         }
     }
 }

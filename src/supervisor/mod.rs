@@ -10,6 +10,7 @@
 
 pub(crate) mod child;
 mod intensity;
+pub(crate) mod reconfigure;
 
 use std::collections::HashMap;
 use std::sync::Arc;
