@@ -338,12 +338,19 @@ impl BreakerShared {
             }
         };
         self.calls.add(usize::from(failed) + 2 * usize::from(slow));
+        self.record(a, Outcome { failed, slow }, counted_while_running, now);
+    }
+
+    /// Puts an ended call's outcome where it counts: the probes' verdict, or the window
+    /// (once: a call the in-flight scan counted slow while it ran only adds its failure).
+    /// Nothing for a call admitted under an earlier state. `now` in clock ticks.
+    #[inline(always)]
+    fn record(&self, a: &Parts, outcome: Outcome, counted_while_running: bool, now: u64) {
         let word = self.word.load(Ordering::Acquire);
         let (state, generation) = unpack(word);
         if generation != a.generation {
             return; // admitted under an earlier state: says nothing about this one
         }
-        let outcome = Outcome { failed, slow };
         if a.probe {
             self.record_probe(word, outcome);
         } else if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
@@ -352,7 +359,7 @@ impl BreakerShared {
                 if state == BreakerState::Closed {
                     self.maybe_trip(word, totals);
                 }
-            } else if failed {
+            } else if outcome.failed {
                 self.amend_failed(word, state, now);
             }
         }
@@ -391,25 +398,11 @@ impl BreakerShared {
             }
             return;
         }
-        let word = self.word.load(Ordering::Acquire);
-        let (state, generation) = unpack(word);
-        if generation != a.generation {
-            return;
-        }
         let outcome = Outcome {
             failed: false,
             slow: true,
         };
-        if a.probe {
-            self.record_probe(word, outcome);
-        } else if !counted_while_running
-            && matches!(state, BreakerState::Closed | BreakerState::MetricsOnly)
-        {
-            let totals = self.window.record(self.clock.to_nanos(now), outcome);
-            if state == BreakerState::Closed {
-                self.maybe_trip(word, totals);
-            }
-        }
+        self.record(a, outcome, counted_while_running, now);
     }
 
     /// Moves the outcome counts tallied so far into `palisade_calls_total` (the actor's job).

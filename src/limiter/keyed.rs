@@ -398,7 +398,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         super::LimiterStatus::new(&config, answer, self.is_remote())
     }
 
-    fn is_remote(&self) -> bool {
+    pub(crate) fn is_remote(&self) -> bool {
         #[cfg(feature = "redis")]
         return self.remote.is_some();
         #[cfg(not(feature = "redis"))]

@@ -341,6 +341,16 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
         &self.shared.report.name
     }
 
+    /// The name, shared (no copy).
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
+        &self.shared.report.name
+    }
+
+    /// `true` when the quotas live in a remote backend.
+    pub(crate) fn is_remote(&self) -> bool {
+        self.shared.is_remote()
+    }
+
     /// Checks (and spends) one unit of `key`'s quota. Never waits.
     ///
     /// # Errors

@@ -24,7 +24,6 @@ pub(crate) trait KeyedSpend: Send + Sync + fmt::Debug {
 pub(crate) struct Bound<K> {
     pub(crate) limiter: KeyedLimiter<K>,
     pub(crate) key: K,
-    pub(crate) name: Arc<str>,
     /// The quota lives in Redis: only `spend` can reach it.
     pub(crate) remote: bool,
 }
@@ -32,7 +31,7 @@ pub(crate) struct Bound<K> {
 impl<K> fmt::Debug for Bound<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bound")
-            .field("limiter", &self.name)
+            .field("limiter", &self.limiter)
             .finish()
     }
 }
@@ -47,7 +46,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedSpend for Bound<K> {
     }
 
     fn name(&self) -> &Arc<str> {
-        &self.name
+        self.limiter.name_arc()
     }
 }
 

@@ -106,8 +106,7 @@ impl Policy {
         K: Hash + Eq + Clone + Send + Sync + 'static,
     {
         self.keyed = Some(Arc::new(Bound {
-            name: Arc::from(limiter.name()),
-            remote: limiter.status().remote,
+            remote: limiter.is_remote(),
             limiter: limiter.clone(),
             key,
         }));
