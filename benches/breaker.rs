@@ -1,7 +1,7 @@
 //! Circuit breaker `execute` in the closed state against a bare call, failsafe-rs and
 //! tower-resilience's circuit breaker, in one run; and 2 threads on one breaker.
 //!
-//! `cargo bench --bench breaker`
+//! `cargo bench -p palisade-benches --bench breaker`
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -11,7 +11,6 @@ use failsafe::futures::CircuitBreaker as _;
 use palisade::{BreakerConfig, Runtime, SlidingWindow};
 use tower::ServiceBuilder;
 
-mod support;
 use support::{current_thread, serve, two_threads};
 
 #[inline(never)]

@@ -1,7 +1,7 @@
 //! Uncontended bulkhead `execute` against tokio's `Semaphore` (`try_acquire` around the call)
 //! and tower's `ConcurrencyLimit`, in one run; and 2 threads on one bulkhead.
 //!
-//! `cargo bench --bench bulkhead`
+//! `cargo bench -p palisade-benches --bench bulkhead`
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -12,7 +12,6 @@ use palisade::{BulkheadConfig, Runtime};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 
-mod support;
 use support::{current_thread, serve, two_threads};
 
 #[inline(never)]

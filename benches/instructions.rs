@@ -4,7 +4,7 @@
 //! removes start-up (quanta's calibration varies run to run):
 //!
 //! ```sh
-//! cargo bench --bench instructions --no-run   # prints the binary's path
+//! cargo bench -p palisade-benches --bench instructions --no-run  # prints the binary's path
 //! for n in 100000 1100000; do
 //!     valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/deps/instructions-* breaker $n
 //! done   # (second total - first total) / 1,000,000 = instructions per call

@@ -2,7 +2,7 @@
 //! reading `remaining`, denied), keyed check over 10^4 keys, 2 threads on one limiter, the
 //! same with a Prometheus recorder installed; and memory per key at 10^6 keys (RSS growth).
 //!
-//! `cargo bench --bench limiter`
+//! `cargo bench -p palisade-benches --bench limiter`
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
@@ -13,7 +13,6 @@ use palisade::{KeyedLimiterConfig, LimiterConfig, Quota, Runtime};
 
 use tower::ServiceBuilder;
 
-mod support;
 use support::{current_thread, serve};
 
 #[inline(never)]

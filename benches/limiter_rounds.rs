@@ -7,7 +7,7 @@
 //! Printed per case: the median and best round of each side (ns per check) and the ratio of
 //! the medians (palisade / governor), plus the share of rounds palisade won.
 //!
-//! `cargo bench --bench limiter_rounds` (optionally a case-name filter as the first argument)
+//! `cargo bench -p palisade-benches --bench limiter_rounds` (optionally a case-name filter as the first argument)
 
 use std::hint::black_box;
 use std::num::NonZeroU32;

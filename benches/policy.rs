@@ -2,7 +2,7 @@
 //! stack (timeout + tower-resilience circuit breaker + concurrency limit), and backon's
 //! retry; and palisade's `Retry` alone.
 //!
-//! `cargo bench --bench policy`
+//! `cargo bench -p palisade-benches --bench policy`
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -14,7 +14,6 @@ use palisade::{
 };
 use tower::ServiceBuilder;
 
-mod support;
 use support::{current_thread, serve, two_threads};
 
 #[inline(never)]

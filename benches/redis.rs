@@ -3,7 +3,7 @@
 //! leased mode (the lease spent with an atomic). Starts its own redis-server on a free
 //! 127.0.0.1 port (needs `redis-server` installed; `bash scripts/test` installs it).
 //!
-//! `cargo bench --features redis --bench redis`
+//! `cargo bench -p palisade-benches --features redis --bench redis`
 
 use std::hint::black_box;
 use std::sync::Arc;

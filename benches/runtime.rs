@@ -2,7 +2,7 @@
 //! an event with 0 and 1 subscribers (measured on the bulkhead's rejection path, which
 //! publishes one `CallRejected` per rejection while someone subscribes).
 //!
-//! `cargo bench --bench runtime`
+//! `cargo bench -p palisade-benches --bench runtime`
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

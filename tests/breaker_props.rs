@@ -1,7 +1,6 @@
 //! proptest: for any sequence of outcomes, cancellations, panics and waits, the breaker
 #![allow(clippy::unwrap_used)]
 //! moves only along legal edges and half-open probe slots balance.
-#![cfg(feature = "test-util")]
 
 use std::future::pending;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,8 +1,5 @@
 //! Bulkhead scenarios on paused time, through the public API.
 #![allow(clippy::unwrap_used)]
-#![cfg(feature = "test-util")]
-
-mod common;
 
 use std::future::pending;
 use std::sync::atomic::{AtomicU32, Ordering};

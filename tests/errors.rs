@@ -1,7 +1,6 @@
 //! Errors keep what happened: each rejection its own variant with what the caller can act
 //! on, and an inner error shown once in a chain. On paused time.
 #![allow(clippy::unwrap_used)]
-#![cfg(feature = "test-util")]
 
 use std::error::Error as _;
 use std::time::Duration;

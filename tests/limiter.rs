@@ -1,8 +1,5 @@
 //! Rate limiters through the public API, on paused time.
 #![allow(clippy::unwrap_used)]
-#![cfg(feature = "test-util")]
-
-mod common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! proptest: for any arrival pattern, admitted requests in any interval stay within the
 //! algorithm's bound.
 #![allow(clippy::unwrap_used)]
-#![cfg(feature = "test-util")]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

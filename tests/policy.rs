@@ -1,8 +1,5 @@
 //! Retry, backoff, deadlines, timeouts and the Policy pipeline, on paused time.
 #![allow(clippy::unwrap_used)]
-#![cfg(feature = "test-util")]
-
-mod common;
 
 use std::future::pending;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -3,9 +3,6 @@
 //! These tests run on real time: Redis's clock is the server's. Quotas are per hour so no
 //! refill lands while a test runs (and the bounds allow for the few that could).
 #![allow(clippy::unwrap_used)]
-#![cfg(all(feature = "redis", feature = "test-util"))]
-
-mod common;
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,5 @@
 //! The runtime, its supervisor and its event bus, through the public API.
 #![allow(clippy::unwrap_used)]
-#![cfg(feature = "test-util")]
-
-mod common;
 
 use std::time::Duration;
 

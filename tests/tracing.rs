@@ -1,7 +1,6 @@
 //! Rejections reach `tracing` (target `palisade::rejection`, DEBUG) even when nobody has
 //! subscribed to palisade's event stream. Its own test binary: it sets a `tracing`
 //! subscriber for the test's thread.
-#![cfg(feature = "test-util")]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

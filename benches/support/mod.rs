@@ -1,10 +1,9 @@
 //! Shared bench harness (each bench binary uses part of it).
-#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 
 /// A current-thread tokio runtime.
-pub(crate) fn current_thread() -> tokio::runtime::Runtime {
+pub fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -13,7 +12,7 @@ pub(crate) fn current_thread() -> tokio::runtime::Runtime {
 
 /// Wall time for `iters` calls split over 2 threads, each on its own runtime; `make` builds
 /// one thread's call.
-pub(crate) fn two_threads<C, F, Fut>(iters: u64, make: C) -> Duration
+pub fn two_threads<C, F, Fut>(iters: u64, make: C) -> Duration
 where
     C: Fn() -> F,
     F: FnMut() -> Fut + Send,
@@ -37,7 +36,7 @@ where
 
 /// Wall time for `iters` requests through a tower service (`ready` then `call`), the way a
 /// tower user drives it.
-pub(crate) async fn serve<S>(mut svc: S, iters: u64) -> Duration
+pub async fn serve<S>(mut svc: S, iters: u64) -> Duration
 where
     S: tower::Service<u64>,
 {
