@@ -14,7 +14,7 @@ use crate::breaker::{Breaker, BreakerConfig};
 use crate::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::error::{ConfigError, SpawnError, StartError};
 use crate::kind::Kind;
-use crate::limiter::{KeyedLimiter, KeyedLimiterConfig, Limiter, LimiterConfig};
+use crate::limiter::{Backend, KeyedLimiter, KeyedLimiterConfig, Limiter, LimiterConfig};
 use crate::snapshot::{Inspect, PrimitiveSnapshot, Snapshot};
 use crate::supervisor::child::{ChildSpec, Primitive, PrimitiveSpec};
 use crate::supervisor::{Intensity, Supervisor, SupervisorMsg};
@@ -244,8 +244,9 @@ impl Runtime {
         let name = self.admit(Kind::Limiter, name, |r, n| {
             r.limiters.contains_key(n) || r.keyed.contains_key(n)
         })?;
-        let guard = self.backend_guard(&name, &config).await?;
-        let limiter = Limiter::new(name.clone(), config, self.inner.telemetry.clone(), guard)?;
+        config.validate()?;
+        let backend = self.limiter_backend(&name, &config).await?;
+        let limiter = Limiter::new(name.clone(), config, self.inner.telemetry.clone(), backend)?;
         // a remote backend's connection is made now, not by the first checks' race
         limiter.shared().connect().await;
         self.spawn(limiter.shared()).await?;
@@ -291,8 +292,9 @@ impl Runtime {
             r.limiters.contains_key(n) || r.keyed.contains_key(n)
         })?;
         config.validate()?;
-        let guard = self.backend_guard(&name, &config.base).await?;
-        let limiter = KeyedLimiter::new(name.clone(), config, self.inner.telemetry.clone(), guard)?;
+        let backend = self.limiter_backend(&name, &config.base).await?;
+        let limiter =
+            KeyedLimiter::new(name.clone(), config, self.inner.telemetry.clone(), backend)?;
         limiter.shared().connect().await;
         self.spawn(limiter.shared()).await?;
         let stored = limiter.clone();
@@ -306,24 +308,25 @@ impl Runtime {
         Ok(limiter)
     }
 
-    /// The breaker guarding a limiter's remote backend, spawned as `<name>.redis` once the
-    /// config is known to be good; `None` for local state.
-    async fn backend_guard(
+    /// The backend a limiter named `name` keeps its state in, built from a validated
+    /// `config`. For Redis: the connection is set up (any refusal happens here), then the
+    /// breaker that guards it is spawned as `<name>.redis`; nothing refuses the limiter
+    /// after that, so a refused limiter never leaves a guard behind.
+    async fn limiter_backend(
         &self,
-        name: &str,
+        name: &Arc<str>,
         config: &LimiterConfig,
-    ) -> Result<Option<Breaker>, SpawnError> {
+    ) -> Result<Backend, SpawnError> {
         #[cfg(feature = "redis")]
-        if let Some(backend) = &config.redis {
-            config.algorithm()?;
-            backend.validate()?;
+        if let Some(redis) = &config.redis {
+            let link = crate::limiter::RedisLink::set_up(redis)?;
             let guard_name = format!("{name}.redis");
-            return Ok(Some(
-                self.spawn_breaker(&guard_name, backend.guard()?).await?,
-            ));
+            let guard = self.spawn_breaker(&guard_name, link.guard_config()).await?;
+            let telemetry = self.inner.telemetry.clone();
+            return Ok(Backend::Redis(link.guarded(name, redis, guard, telemetry)));
         }
         let _ = (name, config);
-        Ok(None)
+        Ok(Backend::Local)
     }
 
     /// Spawns a bulkhead (actor `palisade.bulkhead.<name>`).

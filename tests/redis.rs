@@ -1027,3 +1027,35 @@ async fn spawning_a_redis_limiter_makes_its_connection() {
     );
     rt.shutdown().await;
 }
+
+/// A limiter whose backend is refused after validation (a cluster whose nodes disagree on
+/// their credentials: every URL parses, the cluster client refuses them together) leaves
+/// no `<name>.redis` guard behind, and the name stays free.
+#[tokio::test(start_paused = true)]
+async fn a_refused_redis_limiter_leaves_no_guard_behind() {
+    let rt = Runtime::start().await.unwrap();
+    let backend = RedisBackend::cluster([
+        "redis://alice:one@127.0.0.1:1/",
+        "redis://alice:two@127.0.0.1:2/",
+    ]);
+    let config = LimiterConfig::gcra(Quota::per_second(10)).redis(backend);
+    let refused = rt.limiter("api", config).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("cannot set up a connection"),
+        "{refused}"
+    );
+    assert!(
+        !refused.to_string().contains("two"),
+        "a password shown: {refused}"
+    );
+    assert!(rt.get_breaker("api.redis").is_none(), "a guard was left");
+    rt.limiter("api", LimiterConfig::gcra(Quota::per_second(10)))
+        .await
+        .unwrap();
+    assert!(rt
+        .snapshot()
+        .primitives
+        .iter()
+        .all(|p| &*p.name != "api.redis"));
+    rt.shutdown().await;
+}

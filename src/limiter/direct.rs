@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::algorithm::Algorithm;
+use super::backend::Backend;
 use super::config::LimiterConfig;
 use super::decision::{Allowed, Denied};
 use super::report::Reporter;
@@ -30,31 +31,28 @@ pub(crate) struct LimiterShared {
 }
 
 impl LimiterShared {
-    /// `guard` is the breaker that guards a remote backend (`None` for local state).
+    /// The limiter `name`, its state kept in `backend` (which the runtime built from
+    /// `config`).
     pub(crate) fn new(
         name: Arc<str>,
         config: LimiterConfig,
         telemetry: Telemetry,
-        guard: Option<crate::breaker::Breaker>,
+        backend: Backend,
     ) -> Result<Self, ConfigError> {
         let family = config.algorithm()?;
         let (a, b) = family.parts();
-        let store = match (&config, guard) {
+        let store = match backend {
+            Backend::Local => Store::Local(LocalStore::default()),
             #[cfg(feature = "redis")]
-            (
-                LimiterConfig {
-                    redis: Some(backend),
-                    ..
-                },
-                Some(guard),
-            ) => Store::Redis(Box::new(super::redis::RedisStore::new(
-                &name,
-                &config.kind,
-                backend,
-                guard,
-                telemetry.clone(),
-            )?)),
-            _ => Store::Local(LocalStore::default()),
+            Backend::Redis(link) => match &config.redis {
+                Some(redis) => Store::Redis(Box::new(super::redis::RedisStore::new(
+                    &name,
+                    &config.kind,
+                    redis,
+                    link,
+                ))),
+                None => Store::Local(LocalStore::default()),
+            },
         };
         Ok(Self {
             report: Reporter::new(name, telemetry, config.shadow),

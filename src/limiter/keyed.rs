@@ -21,6 +21,7 @@ use hashbrown::HashTable;
 use metrics::{Counter, Gauge};
 
 use super::algorithm::{Algorithm, Cell};
+use super::backend::Backend;
 use super::config::{KeyedLimiterConfig, LimiterConfig};
 use super::decision::{Allowed, Decision, Denied};
 use super::report::Reporter;
@@ -97,28 +98,30 @@ impl<K> std::fmt::Debug for KeyedShared<K> {
 }
 
 impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
-    /// `guard` is the breaker that guards a remote backend (`None` for local state).
+    /// The keyed limiter `name`, its quotas kept in `backend` (which the runtime built
+    /// from `config`).
     pub(crate) fn new(
         name: Arc<str>,
         config: KeyedLimiterConfig<K>,
         telemetry: Telemetry,
-        guard: Option<crate::breaker::Breaker>,
+        backend: Backend,
     ) -> Result<Self, ConfigError> {
         let base = config.checked()?;
         #[cfg(feature = "redis")]
-        let remote = match (&config.base.redis, &config.redis_key, guard) {
-            (Some(backend), Some(encode), Some(guard)) => Some(super::redis::KeyedRemote::new(
-                &name,
-                &config.base.kind,
-                backend,
-                Arc::clone(encode),
-                guard,
-                telemetry.clone(),
-            )?),
+        let remote = match (backend, &config.base.redis, &config.redis_key) {
+            (Backend::Redis(link), Some(redis), Some(encode)) => {
+                Some(super::redis::KeyedRemote::new(
+                    &name,
+                    &config.base.kind,
+                    redis,
+                    Arc::clone(encode),
+                    link,
+                ))
+            }
             _ => None,
         };
         #[cfg(not(feature = "redis"))]
-        let _ = guard;
+        let Backend::Local = backend;
         let label = [("name", name.to_string())];
         let shared = Self {
             shards: (0..SHARDS)

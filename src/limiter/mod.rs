@@ -8,6 +8,7 @@
 
 mod actor;
 mod algorithm;
+mod backend;
 mod config;
 mod decision;
 mod direct;
@@ -28,10 +29,13 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 pub(crate) use actor::LimiterCommand;
+pub(crate) use backend::Backend;
 pub use config::{KeyedLimiterConfig, LimiterConfig, LimiterKind, Quota, QuotaResolver};
 pub use decision::{Allowed, Denied, DenyReason};
 use direct::LimiterShared;
 use keyed::KeyedShared;
+#[cfg(feature = "redis")]
+pub(crate) use redis::RedisLink;
 #[cfg(feature = "redis")]
 pub use redis::{FailMode, KeyEncoder, RedisBackend, RedisMode};
 pub use status::{KeyedLimiterStatus, LimiterStatus};
@@ -88,10 +92,10 @@ impl Limiter {
         name: Arc<str>,
         config: LimiterConfig,
         telemetry: Telemetry,
-        guard: Option<crate::Breaker>,
+        backend: Backend,
     ) -> Result<Self, SpawnError> {
         Ok(Self {
-            shared: Arc::new(LimiterShared::new(name, config, telemetry, guard)?),
+            shared: Arc::new(LimiterShared::new(name, config, telemetry, backend)?),
         })
     }
 
@@ -320,10 +324,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
         name: Arc<str>,
         config: KeyedLimiterConfig<K>,
         telemetry: Telemetry,
-        guard: Option<crate::Breaker>,
+        backend: Backend,
     ) -> Result<Self, SpawnError> {
         Ok(Self {
-            shared: Arc::new(KeyedShared::new(name, config, telemetry, guard)?),
+            shared: Arc::new(KeyedShared::new(name, config, telemetry, backend)?),
         })
     }
 

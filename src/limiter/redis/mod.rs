@@ -16,6 +16,7 @@ mod batch;
 mod config;
 mod fallback;
 mod lease;
+mod link;
 mod remote;
 mod scripts;
 mod store;
@@ -23,6 +24,7 @@ mod store;
 use std::sync::Arc;
 
 pub use config::{FailMode, RedisBackend, RedisMode};
+pub(crate) use link::RedisLink;
 pub(crate) use store::{KeyedRemote, RedisStore};
 
 /// Turns a keyed limiter's key into the text of its Redis key.

@@ -28,12 +28,12 @@ pub(crate) struct Ask {
 
 /// The connection: one server's auto-reconnecting manager, or a cluster connection made on
 /// first use (it needs the topology, so it cannot be made without a round trip).
-enum Conn {
+pub(crate) enum Conn {
     Single(ConnectionManager),
     Cluster(Box<Cluster>),
 }
 
-struct Cluster {
+pub(crate) struct Cluster {
     client: ClusterClient,
     conn: OnceCell<ClusterConnection>,
 }
@@ -82,16 +82,11 @@ impl std::fmt::Debug for Remote {
     }
 }
 
-impl Remote {
-    /// Sets the connection up without making it ([`connect`](Self::connect) makes it at
-    /// spawn): a limiter spawned while Redis is down starts in its fail mode and recovers
-    /// when Redis answers.
-    pub(crate) fn new(
-        name: Arc<str>,
-        backend: &RedisBackend,
-        guard: Breaker,
-        telemetry: Telemetry,
-    ) -> Result<Self, ConfigError> {
+impl Conn {
+    /// Sets the connection up without making it ([`Remote::connect`] makes it at spawn):
+    /// a limiter spawned while Redis is down starts in its fail mode and recovers when
+    /// Redis answers.
+    pub(crate) fn set_up(backend: &RedisBackend) -> Result<Self, ConfigError> {
         let refused = |e: redis::RedisError| {
             let urls: Vec<String> = backend
                 .nodes
@@ -104,7 +99,7 @@ impl Remote {
                 format!("cannot set up a connection: {e}"),
             )
         };
-        let conn = if backend.cluster {
+        Ok(if backend.cluster {
             let client = ClusterClient::builder(backend.nodes.iter().map(String::as_str))
                 .connection_timeout(backend.timeout)
                 .response_timeout(backend.timeout)
@@ -124,10 +119,22 @@ impl Remote {
                 .set_number_of_retries(1)
                 .set_max_delay(backend.open_for);
             Conn::Single(ConnectionManager::new_lazy_with_config(client, config).map_err(refused)?)
-        };
+        })
+    }
+}
+
+impl Remote {
+    /// The connection `conn` behind the breaker `guard`.
+    pub(crate) fn new(
+        name: Arc<str>,
+        conn: Conn,
+        backend: &RedisBackend,
+        guard: Breaker,
+        telemetry: Telemetry,
+    ) -> Self {
         let up_gauge = metrics::gauge!(m::LIMITER_BACKEND_UP, "name" => name.to_string());
         up_gauge.set(1.0);
-        Ok(Self {
+        Self {
             conn,
             guard,
             timeout: backend.timeout,
@@ -135,7 +142,7 @@ impl Remote {
             up_gauge,
             name,
             telemetry,
-        })
+        }
     }
 
     /// `false` from a failed call until the next call that succeeds.

@@ -11,16 +11,15 @@ use super::batch::Batched;
 use super::config::{RedisBackend, RedisMode};
 use super::fallback::Fallback;
 use super::lease::Lease;
+use super::link::RedisLink;
 use super::remote::{Ask, Remote};
 use super::scripts::{self, Reply};
-use crate::breaker::Breaker;
 use crate::clock::{duration_nanos, Clock};
-use crate::error::ConfigError;
 use crate::limiter::algorithm::Algorithm;
 use crate::limiter::config::LimiterKind;
 use crate::limiter::decision::Decision;
 use crate::limiter::store::LocalStore;
-use crate::telemetry::{metrics as m, Telemetry};
+use crate::telemetry::metrics as m;
 
 /// How long a check that found the lease empty suggests waiting when Redis said nothing
 /// more precise (a refill is on its way).
@@ -67,20 +66,6 @@ fn units(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-/// Sets up the guarded connection and the fail mode for a limiter named `name`.
-fn remote(
-    name: &Arc<str>,
-    backend: &RedisBackend,
-    guard: Breaker,
-    telemetry: Telemetry,
-) -> Result<(Remote, Fallback), ConfigError> {
-    backend.validate()?;
-    Ok((
-        Remote::new(Arc::clone(name), backend, guard, telemetry)?,
-        Fallback::new(name, backend.on_failure),
-    ))
-}
-
 /// A direct limiter's state in Redis.
 #[derive(Debug)]
 pub(crate) struct RedisStore {
@@ -95,16 +80,16 @@ pub(crate) struct RedisStore {
 }
 
 impl RedisStore {
+    /// The state of the limiter `name` in Redis, reached through `link`.
     pub(crate) fn new(
         name: &Arc<str>,
         kind: &LimiterKind,
         backend: &RedisBackend,
-        guard: Breaker,
-        telemetry: Telemetry,
-    ) -> Result<Self, ConfigError> {
-        let (remote, fallback) = remote(name, backend, guard, telemetry)?;
+        link: RedisLink,
+    ) -> Self {
+        let RedisLink { remote, fallback } = link;
         let key = backend.key.as_deref().unwrap_or(name);
-        Ok(Self {
+        Self {
             target: Arc::new(Batched::new(
                 remote,
                 scripts::for_kind(kind),
@@ -122,7 +107,7 @@ impl RedisStore {
             fallback,
             local: LocalStore::default(),
             leases: metrics::counter!(m::LIMITER_LEASES, "name" => name.to_string()),
-        })
+        }
     }
 
     fn fail(&self, algorithm: &Algorithm, now: u64, n: u32, retry_after: u64) -> Decision {
@@ -361,12 +346,11 @@ impl<K> KeyedRemote<K> {
         kind: &LimiterKind,
         backend: &RedisBackend,
         encode: super::KeyEncoder<K>,
-        guard: Breaker,
-        telemetry: Telemetry,
-    ) -> Result<Self, ConfigError> {
-        let (remote, fallback) = remote(name, backend, guard, telemetry)?;
+        link: RedisLink,
+    ) -> Self {
+        let RedisLink { remote, fallback } = link;
         let key = backend.key.as_deref().unwrap_or(name);
-        Ok(Self {
+        Self {
             remote,
             script: scripts::for_kind(kind),
             prefix: format!("{}:{key}:", backend.prefix),
@@ -376,7 +360,7 @@ impl<K> KeyedRemote<K> {
                 _ => None,
             },
             fallback,
-        })
+        }
     }
 
     fn key_of(&self, key: &K) -> String {
