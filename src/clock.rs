@@ -20,8 +20,8 @@ const SCALE_BITS: u32 = 40;
 /// A monotonic clock anchored at its creation, read in *ticks* (the counter's own unit) or
 /// in nanoseconds.
 ///
-/// In production it reads the CPU's time-stamp counter through `quanta` (13 ns per read on
-/// the project machine, against 37 ns for `std::time::Instant::now`); with the `test-util`
+/// In production it reads the CPU's time-stamp counter through `quanta` (a fraction of the
+/// cost of `std::time::Instant::now`: docs/PERFORMANCE.md, "Clock reads"); with the `test-util`
 /// feature it reads tokio's clock, so paused-time tests drive it, and a tick is a nanosecond.
 /// Hot paths that only compare and subtract times keep ticks and convert once, with an inline
 /// multiply (quanta's own conversion is a call and two enum matches per read).

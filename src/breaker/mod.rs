@@ -179,7 +179,10 @@ impl Breaker {
         Fut: Future<Output = Result<T, E>>,
         E: Any,
     {
-        let admission = self.shared.admit()?;
+        let admission = match self.shared.admit() {
+            Ok(admission) => admission,
+            Err(r) => return Err(self.shared.rejected(r).into()),
+        };
         let result = f().await;
         match &result {
             Ok(_) => admission.complete(None),
@@ -206,7 +209,10 @@ impl Breaker {
         Fut: Future<Output = Result<T, E>>,
         C: FnOnce(&E) -> ErrorClass,
     {
-        let admission = self.shared.admit()?;
+        let admission = match self.shared.admit() {
+            Ok(admission) => admission,
+            Err(r) => return Err(self.shared.rejected(r).into()),
+        };
         let result = f().await;
         match &result {
             Ok(_) => admission.complete(None),
@@ -221,8 +227,13 @@ impl Breaker {
     pub(crate) fn admit_at(
         &self,
         now: crate::clock::Now,
-    ) -> Result<permit::Admission<'_>, BreakerRejected> {
+    ) -> Result<permit::Admission<'_>, permit::Rejection> {
         self.shared.admit_at(now)
+    }
+
+    /// The public error for a rejection [`admit_at`](Self::admit_at) returned.
+    pub(crate) fn rejected(&self, r: permit::Rejection) -> BreakerRejected {
+        self.shared.rejected(r)
     }
 
     /// Admits one call whose outcome the caller records on the returned permit (see
@@ -249,7 +260,7 @@ impl Breaker {
     /// # Ok(()) }
     /// ```
     pub fn try_acquire(&self) -> Result<BreakerPermit, BreakerRejected> {
-        let admission = self.shared.admit()?;
+        let admission = self.shared.admit().map_err(|r| self.shared.rejected(r))?;
         Ok(BreakerPermit::new(admission, Arc::clone(&self.shared)))
     }
 

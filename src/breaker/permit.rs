@@ -24,6 +24,21 @@ pub(crate) struct Parts {
     pub(super) start: u64,
 }
 
+/// A rejection as admission returns it: the rejecting state and the retry hint (already
+/// counted and reported). Small and `Copy`, so the admission's `Result` stays in registers;
+/// [`BreakerShared::rejected`] names it once a caller needs the public error.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rejection {
+    pub(super) state: BreakerState,
+    pub(super) retry_after: Option<Duration>,
+}
+
+impl Rejection {
+    pub(super) fn new(state: BreakerState, retry_after: Option<Duration>) -> Self {
+        Self { state, retry_after }
+    }
+}
+
 /// An admitted call inside `execute`: where to record its outcome. It borrows the breaker
 /// (no reference count touched on the hot path); dropped without an outcome, it counts the
 /// call as cancelled.

@@ -12,7 +12,7 @@ use metrics::{Gauge, Histogram};
 use super::config::{BreakerConfig, ErrorClass, SlidingWindow};
 use super::inflight::InFlight;
 use super::machine;
-use super::permit::{Admission, BreakerRejected, Parts};
+use super::permit::{Admission, BreakerRejected, Parts, Rejection};
 use super::window::{CountWindow, Outcome, TimeWindow, Window};
 use super::{BreakerCommand, BreakerState};
 use crate::clock::{duration_nanos, Clock, Now};
@@ -168,35 +168,38 @@ impl BreakerShared {
     ///
     /// Closed and metrics-only admit inline; every other state takes the cold path.
     #[inline(always)]
-    pub(crate) fn admit(&self) -> Result<Admission<'_>, BreakerRejected> {
+    pub(crate) fn admit(&self) -> Result<Admission<'_>, Rejection> {
         self.admit_at(self.clock.now())
     }
 
     /// [`admit`](Self::admit) with the time already read (a call starting `now`).
     #[inline(always)]
-    pub(crate) fn admit_at(&self, now: Now) -> Result<Admission<'_>, BreakerRejected> {
+    pub(crate) fn admit_at(&self, now: Now) -> Result<Admission<'_>, Rejection> {
         let word = self.word.load(Ordering::Acquire);
         let (state, generation) = unpack(word);
         if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
             return Ok(self.start_call(generation, false, now));
         }
         self.admit_slow(word, now)
-            .map_err(|(state, retry_after)| BreakerRejected {
-                name: Arc::clone(&self.name),
-                state,
-                retry_after,
-            })
+    }
+
+    /// The public rejection, named (an `Arc` clone: built only once a call was rejected,
+    /// so the admission's result stays small on the hot path).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn rejected(&self, r: Rejection) -> BreakerRejected {
+        BreakerRejected {
+            name: Arc::clone(&self.name),
+            state: r.state,
+            retry_after: r.retry_after,
+        }
     }
 
     /// Admission outside the closed state; `Err` carries the rejecting state and the
     /// rejection's `retry_after` (already counted and reported).
     #[cold]
     #[inline(never)]
-    fn admit_slow(
-        &self,
-        mut word: u64,
-        now: Now,
-    ) -> Result<Admission<'_>, (BreakerState, Option<Duration>)> {
+    fn admit_slow(&self, mut word: u64, now: Now) -> Result<Admission<'_>, Rejection> {
         loop {
             let (state, generation) = unpack(word);
             let probe = match state {
@@ -212,13 +215,13 @@ impl BreakerShared {
                         },
                     ))
                 }
-                BreakerState::ForcedOpen => return Err((state, self.reject(None))),
+                BreakerState::ForcedOpen => return Err(Rejection::new(state, self.reject(None))),
                 BreakerState::Open => {
                     let nanos = self.clock.nanos_at(now);
                     let until = self.open_until.load(Ordering::Acquire);
                     if !machine::open_has_ended(nanos, until) {
                         let wait = Duration::from_nanos(until - nanos);
-                        return Err((state, self.reject(Some(wait))));
+                        return Err(Rejection::new(state, self.reject(Some(wait))));
                     }
                     // The open wait is over and the actor has not moved yet (it may be
                     // down, or automatic half-open is off): move now.
@@ -233,7 +236,7 @@ impl BreakerShared {
                         .is_ok();
                     if !took {
                         let hint = self.half_open_hint(self.clock.nanos_at(now));
-                        return Err((state, self.reject(Some(hint))));
+                        return Err(Rejection::new(state, self.reject(Some(hint))));
                     }
                     true
                 }

@@ -257,7 +257,7 @@ pub(crate) enum Window {
 
 impl Window {
     // Always inline: out of line, the closed path of every call paid a call and the
-    // setup of both windows' arguments (measured: 33 instructions a call).
+    // setup of both windows' arguments (docs/PERFORMANCE.md, "Instructions per call").
     #[inline(always)]
     pub(crate) fn record(&self, now: u64, o: Outcome) -> Totals {
         match self {

@@ -181,7 +181,7 @@ impl Policy {
                 let admission = match (&self.breaker, now) {
                     (Some(breaker), Some(now)) => match breaker.admit_at(now) {
                         Ok(admission) => Some((breaker, admission)),
-                        Err(rejected) => break 'attempt Err(rejected.into()),
+                        Err(r) => break 'attempt Err(breaker.rejected(r).into()),
                     },
                     _ => None,
                 };
