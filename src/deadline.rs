@@ -270,6 +270,26 @@ pub fn is_expired() -> bool {
 
 /// Wraps `fut` so it runs under the current task's deadline wherever it is polled (another
 /// task, a `join_all`...). Without a current deadline `fut` runs without one.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use palisade::deadline;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let answer = deadline::within(Duration::from_secs(2), async {
+///     // the outgoing request carries what is left of the budget
+///     let header = deadline::header_value().expect("a deadline is set");
+///     assert!(deadline::parse_header(&header)? <= Duration::from_secs(2));
+///     // a spawned task keeps the caller's deadline when its future is propagated
+///     let child = tokio::spawn(deadline::propagate(async { deadline::remaining() }));
+///     let inherited = child.await??.expect("the task sees the deadline");
+///     assert!(inherited <= Duration::from_secs(2));
+///     Ok::<_, Box<dyn std::error::Error>>(header)
+/// })
+/// .await??;
+/// assert!(!answer.is_empty());
+/// # Ok(()) }
+/// ```
 pub fn propagate<F: Future>(fut: F) -> impl Future<Output = Result<F::Output, DeadlineExceeded>> {
     let scope = SCOPE.try_with(|s| *s).ok();
     async move {

@@ -11,6 +11,27 @@ use crate::kind::Kind;
 ///
 /// Every rejection carries what the caller can act on: the primitive's name and, where one
 /// exists, how long to wait before trying again.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use palisade::{CallError, LimiterConfig, Quota};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let rt = palisade::Runtime::start().await?;
+/// let api = rt.limiter("doc-errors", LimiterConfig::gcra(Quota::per_hour(1))).await?;
+/// let call = || api.execute(|| async { Ok::<_, std::io::Error>("done") });
+/// assert_eq!(call().await?, "done");
+/// match call().await {
+///     Err(CallError::RateLimited { name, retry_after }) => {
+///         assert_eq!(&*name, "doc-errors");
+///         assert!(retry_after > Duration::from_secs(3000));
+///     }
+///     other => panic!("expected a rejection, got {other:?}"),
+/// }
+/// let e = call().await.unwrap_err();
+/// assert!(e.is_rejection() && e.retry_after().is_some() && e.into_inner().is_none());
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CallError<E> {

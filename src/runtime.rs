@@ -166,6 +166,18 @@ impl Runtime {
     /// Dropping the future before it completes may leave the root supervisor actor running
     /// with nothing attached to it (it holds no name and no primitive): another runtime
     /// starts freely.
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::{BreakerConfig, Runtime};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = Runtime::start().await?;
+    /// let db = rt.breaker("doc-start", BreakerConfig::default()).await?;
+    /// assert_eq!(db.execute(|| async { Ok::<_, ()>(7) }).await.ok(), Some(7));
+    /// rt.shutdown().await;
+    /// assert!(rt.is_shut_down());
+    /// # Ok(()) }
+    /// ```
     pub async fn start() -> Result<Runtime, StartError> {
         RuntimeBuilder::default().start().await
     }
@@ -176,6 +188,23 @@ impl Runtime {
     }
 
     /// Subscribes to every event published from now on.
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::{BreakerConfig, BreakerState, Event, Runtime};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = Runtime::start().await?;
+    /// let mut events = rt.subscribe();
+    /// let db = rt.breaker("doc-events", BreakerConfig::default()).await?;
+    /// db.force_open().await;
+    /// loop {
+    ///     if let Event::BreakerTransition { name, to, .. } = events.recv().await? {
+    ///         assert_eq!((&*name, to), ("doc-events", BreakerState::ForcedOpen));
+    ///         break;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn subscribe(&self) -> EventStream {
         self.inner.telemetry.subscribe()
     }
@@ -228,6 +257,21 @@ impl Runtime {
     /// Cancelling the returned future does not cancel the spawn, which runs on a task of
     /// its own: a primitive whose actor was started is always registered (find it with
     /// the `get_*` look-ups); the caller only stops waiting for the handle.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::{LimiterConfig, Quota};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// // 100 a second, in bursts of at most 10
+    /// let api = rt.limiter("doc-api", LimiterConfig::gcra(Quota::per_second(100).burst(10))).await?;
+    /// let admitted = (0..20).filter(|_| api.check().is_ok()).count();
+    /// assert_eq!(admitted, 10);
+    /// let denied = api.check().unwrap_err();
+    /// assert!(denied.retry_after > Duration::ZERO);
+    /// # Ok(()) }
+    /// ```
     pub async fn limiter(&self, name: &str, config: LimiterConfig) -> Result<Limiter, SpawnError> {
         let (rt, owned) = (self.clone(), name.to_owned());
         to_the_end(Kind::Limiter, name, async move {
@@ -265,6 +309,30 @@ impl Runtime {
     /// Cancelling the returned future does not cancel the spawn, which runs on a task of
     /// its own: a primitive whose actor was started is always registered (find it with
     /// the `get_*` look-ups); the caller only stops waiting for the handle.
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::{KeyedLimiterConfig, LimiterConfig, Quota};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// // a quota per user: 2 a minute on the free plan, 100 on the paid one
+    /// let per_user = rt
+    ///     .keyed_limiter(
+    ///         "doc-users",
+    ///         KeyedLimiterConfig::new(LimiterConfig::gcra(Quota::per_minute(2)))
+    ///             .quota_per_key(|user: &String| {
+    ///                 if user.starts_with("paid:") { Quota::per_minute(100) } else { Quota::per_minute(2) }
+    ///             })
+    ///             .max_keys(100_000),
+    ///     )
+    ///     .await?;
+    /// let free = "free:ann".to_string();
+    /// assert!(per_user.check(&free).is_ok() && per_user.check(&free).is_ok());
+    /// assert!(per_user.check(&free).is_err(), "the free plan's 2 are spent");
+    /// assert!(per_user.check(&"paid:bob".to_string()).is_ok(), "another key, its own quota");
+    /// assert_eq!(per_user.status().keys, 2);
+    /// # Ok(()) }
+    /// ```
     pub async fn keyed_limiter<K>(
         &self,
         name: &str,
@@ -338,6 +406,21 @@ impl Runtime {
     /// Cancelling the returned future does not cancel the spawn, which runs on a task of
     /// its own: a primitive whose actor was started is always registered (find it with
     /// the `get_*` look-ups); the caller only stops waiting for the handle.
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::{BulkheadConfig, CallError};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// let pool = rt.bulkhead("doc-pool", BulkheadConfig::builder().max_concurrent(2).build()?).await?;
+    /// let r = pool.execute(|| async { Ok::<_, ()>("ran") }).await;
+    /// assert_eq!(r.ok(), Some("ran"));
+    /// let (a, b) = (pool.try_acquire()?, pool.try_acquire()?);
+    /// assert!(matches!(pool.execute(|| async { Ok::<_, ()>(()) }).await, Err(CallError::BulkheadFull { .. })));
+    /// drop((a, b));
+    /// assert_eq!(pool.status().available, 2);
+    /// # Ok(()) }
+    /// ```
     pub async fn bulkhead(
         &self,
         name: &str,

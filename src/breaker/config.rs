@@ -136,6 +136,26 @@ impl Default for BreakerConfig {
 
 impl BreakerConfig {
     /// A builder starting from the defaults.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::{BreakerConfig, SlidingWindow};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = BreakerConfig::builder()
+    ///     .sliding_window(SlidingWindow::Time(Duration::from_secs(60)))
+    ///     .minimum_calls(20)
+    ///     .failure_rate_threshold(25.0)
+    ///     .slow_call_duration(Duration::from_millis(500))
+    ///     .wait_in_open(Duration::from_secs(10))
+    ///     .half_open_permits(3)
+    ///     .build()?;
+    /// assert_eq!(config.minimum_calls(), 20);
+    /// // a bad value is refused at build(), naming the field and the value
+    /// let refused = BreakerConfig::builder().failure_rate_threshold(150.0).build().unwrap_err();
+    /// assert!(refused.to_string().contains("failure_rate_threshold"), "{refused}");
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> BreakerConfigBuilder {
         BreakerConfigBuilder {
             config: BreakerConfig::default(),

@@ -232,6 +232,18 @@ impl Bulkhead {
     }
 
     /// In flight, available, waiting and the limit, now.
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::BulkheadConfig;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// let pool = rt.bulkhead("doc-bh-status", BulkheadConfig::builder().max_concurrent(3).build()?).await?;
+    /// let _held = pool.try_acquire()?;
+    /// let s = pool.status();
+    /// assert_eq!((s.in_flight, s.available, s.waiting, s.max_concurrent), (1, 2, 0, 3));
+    /// # Ok(()) }
+    /// ```
     pub fn status(&self) -> BulkheadStatus {
         self.shared.status()
     }

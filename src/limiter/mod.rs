@@ -175,6 +175,21 @@ impl Limiter {
     ///
     /// # Cancel safety
     /// Cancel safe: a cancelled strict check may or may not have spent its units in Redis.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::{LimiterConfig, Quota};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// // 1000 units a second: a request costs what it weighs (bytes, tokens, rows...)
+    /// let bytes = rt.limiter("doc-bytes", LimiterConfig::gcra(Quota::per_second(1000))).await?;
+    /// let ok = bytes.acquire(600).await?;
+    /// assert_eq!(ok.remaining, 400);
+    /// let denied = bytes.acquire(600).await.unwrap_err();
+    /// assert!(denied.retry_after > Duration::ZERO, "200 more units arrive in 200 ms");
+    /// # Ok(()) }
+    /// ```
     pub async fn acquire(&self, n: u32) -> Result<Allowed, Denied> {
         self.shared.acquire_n(n).await
     }
@@ -449,6 +464,19 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
     /// What a check of one unit of `key` would get now (see [`Limiter::status`]). Spends
     /// nothing and stores nothing: a key not held answers as a fresh one would. For a
     /// quota kept in Redis, `available` is `None` (only Redis knows).
+    ///
+    /// # Examples
+    /// ```
+    /// use palisade::{LimiterConfig, Quota};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let rt = palisade::Runtime::start().await?;
+    /// let users = rt.keyed_limiter("doc-status-of", LimiterConfig::gcra(Quota::per_minute(5))).await?;
+    /// users.check(&7_u64)?;
+    /// assert_eq!(users.status_of(&7).available, Some(4));
+    /// assert_eq!(users.status_of(&8).available, Some(5), "a key not held answers as a fresh one");
+    /// assert_eq!(users.len(), 1, "asking stored nothing");
+    /// # Ok(()) }
+    /// ```
     pub fn status_of(&self, key: &K) -> LimiterStatus {
         self.shared.status_of(key)
     }

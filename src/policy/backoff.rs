@@ -41,6 +41,23 @@ pub enum Jitter {
 /// - `max_delay`: 30 s
 /// - `factor` (exponential): 2
 /// - `jitter`: `None`
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use palisade::policy::{Backoff, Jitter};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let b = Backoff::exponential(Duration::from_millis(100)).max_delay(Duration::from_secs(1));
+/// // before jitter: 100 ms, 200 ms, 400 ms, 800 ms, then the cap
+/// let delays: Vec<_> = (1..=5).map(|n| b.base_delay(n).as_millis()).collect();
+/// assert_eq!(delays, [100, 200, 400, 800, 1000]);
+/// assert_eq!(Backoff::linear(Duration::from_millis(50)).base_delay(3), Duration::from_millis(150));
+/// // full jitter draws each delay from [0, base]
+/// let jittered = b.jitter(Jitter::Full);
+/// let d = jittered.delay(3, Duration::ZERO, &mut rand::rng());
+/// assert!(d <= Duration::from_millis(400));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Backoff {
     shape: Shape,

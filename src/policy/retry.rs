@@ -96,6 +96,30 @@ impl fmt::Debug for RetryBuilder {
 
 impl Retry {
     /// A builder starting from the defaults.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use palisade::policy::{Backoff, Jitter, Retry};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let retry = Retry::builder()
+    ///     .max_attempts(4)
+    ///     .backoff(Backoff::exponential(Duration::from_millis(1)).max_delay(Duration::from_millis(20)).jitter(Jitter::Full))
+    ///     .retry_if(|e: &std::io::Error| e.kind() != std::io::ErrorKind::PermissionDenied)
+    ///     .build()?;
+    /// let mut attempts = 0;
+    /// let r = retry
+    ///     .execute(|| {
+    ///         attempts += 1;
+    ///         let n = attempts;
+    ///         async move {
+    ///             if n < 3 { Err(std::io::Error::other("reset")) } else { Ok(n) }
+    ///         }
+    ///     })
+    ///     .await;
+    /// assert_eq!(r.ok(), Some(3));
+    /// # Ok(()) }
+    /// ```
     pub fn builder() -> RetryBuilder {
         RetryBuilder {
             name: Arc::from("retry"),
