@@ -48,7 +48,7 @@
 //! | `prometheus` | on | [`telemetry::prometheus`]: install the exporter on an address, or get a render handle |
 //! | `redis` | off | limits shared by every instance through Redis (`RedisBackend`, docs/DISTRIBUTED.md) |
 //! | `serde` | off | `Serialize` for every status and config and the [`Runtime::snapshot`]: durations as `"250ms"`, Redis passwords hidden |
-//! | `test-util` | off | time follows tokio's clock (paused-time tests); fault injection ([`Fault`]) |
+//! | `test-util` | off | time follows tokio's clock (paused-time tests); fault injection (`Fault`, `inject_fault`) |
 //!
 //! ## Glossary
 //! - **permit**: the right to run one call (bulkhead slot, half-open probe slot, rate quota unit).
