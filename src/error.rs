@@ -110,6 +110,12 @@ pub enum CallError<E> {
         /// The budget of the scope whose deadline ran out.
         budget: Duration,
     },
+    /// A keyed limiter's layer found no key in the request and rejects such requests
+    /// (feature `tower`; see `layer::MissingKey`).
+    MissingKey {
+        /// The limiter's name.
+        name: Arc<str>,
+    },
 }
 
 impl<E> CallError<E> {
@@ -188,6 +194,7 @@ impl<E> CallError<E> {
             },
             CallError::Timeout { after } => CallError::Timeout { after },
             CallError::DeadlineExceeded { budget } => CallError::DeadlineExceeded { budget },
+            CallError::MissingKey { name } => CallError::MissingKey { name },
         }
     }
 }
@@ -244,6 +251,9 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
             CallError::Timeout { after } => write!(f, "call timed out after {after:?}"),
             CallError::DeadlineExceeded { budget } => {
                 write!(f, "deadline exceeded (budget {budget:?})")
+            }
+            CallError::MissingKey { name } => {
+                write!(f, "rate limiter `{name}` found no key in the request")
             }
         }
     }

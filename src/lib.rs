@@ -65,6 +65,8 @@ mod clock;
 pub mod deadline;
 mod error;
 mod kind;
+#[cfg(feature = "tower")]
+pub mod layer;
 pub mod limiter;
 pub mod policy;
 mod runtime;

@@ -23,6 +23,20 @@ pub(crate) struct Cell {
 }
 
 impl Algorithm {
+    /// What the `RateLimit` header fields advertise: the most admitted at once, and the time
+    /// a spent quota takes to come back in full (GCRA: burst × interval; windows: the window).
+    pub(crate) fn advertised(&self) -> (u32, std::time::Duration) {
+        use std::time::Duration;
+        match self {
+            Algorithm::Gcra(g) => (
+                g.burst,
+                Duration::from_nanos(g.interval.saturating_mul(u64::from(g.burst))),
+            ),
+            Algorithm::Fixed(w) => (w.limit, Duration::from_nanos(w.window)),
+            Algorithm::Sliding(w) => (w.limit, Duration::from_nanos(w.window)),
+        }
+    }
+
     #[inline]
     pub(crate) fn check(&self, c: Cell, now: u64, n: u32) -> (Option<Cell>, Decision) {
         match self {

@@ -156,6 +156,11 @@ impl LimiterShared {
         }
     }
 
+    /// The quota and window in force (see `Algorithm::advertised`).
+    pub(crate) fn advertised(&self) -> (u32, std::time::Duration) {
+        self.algorithm().advertised()
+    }
+
     /// `true` when checks reach a remote backend.
     #[inline]
     pub(crate) fn is_remote(&self) -> bool {

@@ -191,6 +191,19 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         &self.shards[((hash >> 40) as usize) % SHARDS]
     }
 
+    /// The quota and window `key` runs under (see `Algorithm::advertised`): its resolved
+    /// quota, or the base one.
+    pub(crate) fn advertised(&self, key: &K) -> (u32, std::time::Duration) {
+        match self.resolved(key) {
+            Some(Ok(algorithm)) => algorithm.advertised(),
+            _ => self
+                .base
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .advertised(),
+        }
+    }
+
     /// The quota a resolver gives `key`; `None` when there is no resolver (the key follows
     /// the base config).
     fn resolved(&self, key: &K) -> Option<Result<Algorithm, ConfigError>> {

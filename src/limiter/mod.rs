@@ -99,6 +99,21 @@ impl Limiter {
         })
     }
 
+    /// The name, shared (no copy).
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
+        &self.shared.report.name
+    }
+
+    /// `true` when checks reach a remote backend (some need an await).
+    pub(crate) fn is_remote(&self) -> bool {
+        self.shared.is_remote()
+    }
+
+    /// The quota and window in force, as the `RateLimit` header fields advertise them.
+    pub(crate) fn advertised(&self) -> (u32, std::time::Duration) {
+        self.shared.advertised()
+    }
+
     pub(crate) fn shared(&self) -> Arc<LimiterShared> {
         Arc::clone(&self.shared)
     }
@@ -344,6 +359,12 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
         Ok(Self {
             shared: Arc::new(KeyedShared::new(name, config, telemetry, backend)?),
         })
+    }
+
+    /// The quota and window `key` runs under, as the `RateLimit` header fields advertise
+    /// them.
+    pub(crate) fn advertised(&self, key: &K) -> (u32, std::time::Duration) {
+        self.shared.advertised(key)
     }
 
     pub(crate) fn shared(&self) -> Arc<KeyedShared<K>> {

@@ -1,0 +1,198 @@
+//! [`BulkheadLayer`]: a concurrency limit around a tower service.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::answer::{Answer, Http, Rejected, Typed};
+use crate::bulkhead::{Bulkhead, BulkheadRejected, OwnedBulkheadPermit};
+use crate::error::CallError;
+
+type Acquiring =
+    Pin<Box<dyn Future<Output = Result<OwnedBulkheadPermit, BulkheadRejected>> + Send>>;
+
+/// Puts a [`Bulkhead`] in front of a service: at most `max_concurrent` requests in the
+/// inner service at once. A request takes an owned permit and holds it until its response
+/// future resolves (or is dropped: a cancelled request gives its permit back).
+///
+/// Two ways to meet a full bulkhead:
+/// - **reject** (the default): `call` takes a free permit or rejects at once
+///   (`CallError::BulkheadFull`, or a 503 with [`http`](Self::http)); `poll_ready` is the
+///   inner service's. The bulkhead's wait queue is not used: a server sheds load rather than
+///   queueing it behind its own workers.
+/// - [**backpressure**](Self::backpressure): `poll_ready` waits for a permit as the bulkhead is
+///   configured (`max_wait`, `max_queue`, the task's deadline), then for the inner service.
+///   A wait that ends without a permit makes the next `call` answer with the rejection.
+#[derive(Clone, Debug)]
+pub struct BulkheadLayer<A = Typed> {
+    bulkhead: Bulkhead,
+    answer: A,
+    backpressure: bool,
+}
+
+impl BulkheadLayer {
+    /// The layer for `bulkhead` (shared by every service it makes).
+    pub fn new(bulkhead: &Bulkhead) -> Self {
+        Self {
+            bulkhead: bulkhead.clone(),
+            answer: Typed,
+            backpressure: false,
+        }
+    }
+}
+
+impl<A> BulkheadLayer<A> {
+    /// HTTP answers: a full bulkhead is a 503.
+    pub fn http(self) -> BulkheadLayer<Http> {
+        self.answer(Http::default())
+    }
+
+    /// Another way to answer.
+    pub fn answer<A2>(self, answer: A2) -> BulkheadLayer<A2> {
+        BulkheadLayer {
+            bulkhead: self.bulkhead,
+            answer,
+            backpressure: self.backpressure,
+        }
+    }
+
+    /// `poll_ready` waits for a permit instead of `call` rejecting at once.
+    pub fn backpressure(mut self, on: bool) -> Self {
+        self.backpressure = on;
+        self
+    }
+}
+
+impl<S, A: Clone> Layer<S> for BulkheadLayer<A> {
+    type Service = BulkheadService<S, A>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BulkheadService {
+            inner,
+            bulkhead: self.bulkhead.clone(),
+            answer: self.answer.clone(),
+            backpressure: self.backpressure,
+            reserved: None,
+            acquiring: None,
+        }
+    }
+}
+
+/// The service [`BulkheadLayer`] makes. Its clones share the bulkhead; a clone starts
+/// without a reserved permit.
+pub struct BulkheadService<S, A = Typed> {
+    inner: S,
+    bulkhead: Bulkhead,
+    answer: A,
+    backpressure: bool,
+    /// Backpressure: what `poll_ready` got for the next `call`.
+    reserved: Option<Result<OwnedBulkheadPermit, BulkheadRejected>>,
+    acquiring: Option<Acquiring>,
+}
+
+impl<S: Clone, A: Clone> Clone for BulkheadService<S, A> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            bulkhead: self.bulkhead.clone(),
+            answer: self.answer.clone(),
+            backpressure: self.backpressure,
+            reserved: None,
+            acquiring: None,
+        }
+    }
+}
+
+impl<S: std::fmt::Debug, A: std::fmt::Debug> std::fmt::Debug for BulkheadService<S, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkheadService")
+            .field("inner", &self.inner)
+            .field("bulkhead", &self.bulkhead.name())
+            .field("backpressure", &self.backpressure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Req, A> Service<Req> for BulkheadService<S, A>
+where
+    S: Service<Req>,
+    A: Answer<S::Response, S::Error>,
+{
+    type Response = A::Response;
+    type Error = A::Error;
+    type Future = BulkheadFuture<S::Future, A, Result<A::Response, A::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.backpressure && self.reserved.is_none() {
+            let bulkhead = &self.bulkhead;
+            let acquiring = self.acquiring.get_or_insert_with(|| {
+                let bulkhead = bulkhead.clone();
+                Box::pin(async move { bulkhead.acquire_owned().await })
+            });
+            self.reserved = Some(ready!(acquiring.as_mut().poll(cx)));
+            self.acquiring = None;
+        }
+        self.inner.poll_ready(cx).map_err(|e| self.answer.error(e))
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let permit = match self.reserved.take() {
+            Some(reserved) => reserved,
+            None => self.bulkhead.try_acquire_owned(),
+        };
+        match permit {
+            Ok(permit) => BulkheadFuture {
+                fut: Some(self.inner.call(req)),
+                permit: Some(permit),
+                ready: None,
+                answer: self.answer.clone(),
+            },
+            Err(rejected) => BulkheadFuture {
+                fut: None,
+                permit: None,
+                ready: Some(self.answer.reject(Rejected::new(CallError::from(rejected)))),
+                answer: self.answer.clone(),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`BulkheadService`]: holds the permit until it resolves.
+    #[derive(Debug)]
+    pub struct BulkheadFuture<F, A, R> {
+        #[pin]
+        fut: Option<F>,
+        permit: Option<OwnedBulkheadPermit>,
+        ready: Option<R>,
+        answer: A,
+    }
+}
+
+impl<F, T, E, A> Future for BulkheadFuture<F, A, Result<A::Response, A::Error>>
+where
+    F: Future<Output = Result<T, E>>,
+    A: Answer<T, E>,
+{
+    type Output = Result<A::Response, A::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.fut.as_pin_mut() {
+            Some(fut) => {
+                let result = ready!(fut.poll(cx));
+                drop(this.permit.take());
+                Poll::Ready(this.answer.pass(result, None))
+            }
+            None => Poll::Ready(
+                this.ready
+                    .take()
+                    .expect("BulkheadFuture polled after it completed"),
+            ),
+        }
+    }
+}
