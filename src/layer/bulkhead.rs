@@ -12,8 +12,11 @@ use super::answer::{Answer, Http, Rejected, Typed};
 use crate::bulkhead::{Bulkhead, BulkheadRejected, OwnedBulkheadPermit};
 use crate::error::CallError;
 
-type Acquiring =
-    Pin<Box<dyn Future<Output = Result<OwnedBulkheadPermit, BulkheadRejected>> + Send>>;
+/// A wait for a permit (backpressure), in a `Mutex` only so the service stays `Sync` (axum
+/// asks it of layered services): it is only ever reached through `&mut self`, never locked.
+type Acquiring = std::sync::Mutex<
+    Pin<Box<dyn Future<Output = Result<OwnedBulkheadPermit, BulkheadRejected>> + Send>>,
+>;
 
 /// Puts a [`Bulkhead`] in front of a service: at most `max_concurrent` requests in the
 /// inner service at once. A request takes an owned permit and holds it until its response
@@ -131,8 +134,9 @@ where
             let bulkhead = &self.bulkhead;
             let acquiring = self.acquiring.get_or_insert_with(|| {
                 let bulkhead = bulkhead.clone();
-                Box::pin(async move { bulkhead.acquire_owned().await })
+                std::sync::Mutex::new(Box::pin(async move { bulkhead.acquire_owned().await }))
             });
+            let acquiring = acquiring.get_mut().unwrap_or_else(|p| p.into_inner());
             self.reserved = Some(ready!(acquiring.as_mut().poll(cx)));
             self.acquiring = None;
         }

@@ -91,6 +91,7 @@ fn futures_are_send() {
     type Req = http::Request<String>;
     type Res = http::Response<String>;
     fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
     send::<
         BreakerFuture<
             Ready<Result<Res, Infallible>>,
@@ -102,6 +103,10 @@ fn futures_are_send() {
     send::<BulkheadFuture<Ready<Result<Res, Infallible>>, Http, Result<Res, Infallible>>>();
     send::<LimitedFuture<Ready<Result<Res, Infallible>>, Http, Result<Res, Infallible>>>();
     send::<DeadlineFuture<Ready<Result<Res, Infallible>>, Http, Result<Res, Infallible>>>();
-    send::<BulkheadService<(), Http>>();
+    // axum asks layered services to be Sync too
+    send_sync::<BulkheadService<(), Http>>();
+    send_sync::<BreakerService<(), Http, HttpClassifier>>();
+    send_sync::<LimiterService<(), Http>>();
+    send_sync::<DeadlineService<(), Http>>();
     let _ = std::marker::PhantomData::<Req>;
 }
