@@ -19,6 +19,8 @@
 //! 503 when a breaker is open or a bulkhead full, 504 when the deadline is spent, and the
 //! `RateLimit-Policy` / `RateLimit` fields of draft-ietf-httpapi-ratelimit-headers-10 on every
 //! response a limiter decided; `.answer(Http(RespondWith(|rejected| ...)))` builds your own.
+//! Under a tonic server, `.answer(Http(GrpcResponder))` answers with gRPC statuses
+//! (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, `DEADLINE_EXCEEDED`).
 //!
 //! Services are `Clone` and share the primitive's state; their futures are `Send` when the
 //! inner service's are.
@@ -61,6 +63,7 @@ mod bulkhead;
 mod classify;
 mod cost;
 mod deadline;
+mod grpc;
 mod headers;
 mod key;
 mod keyed;
@@ -74,6 +77,7 @@ pub use bulkhead::{BulkheadFuture, BulkheadLayer, BulkheadService};
 pub use classify::{verdict_of, ByBreaker, Classify, ClassifyFn, HttpClassifier, Verdict};
 pub use cost::{cost_fn, Cost, CostFn, One};
 pub use deadline::{DeadlineFuture, DeadlineLayer, DeadlineService};
+pub use grpc::GrpcResponder;
 pub use headers::{retry_after_secs, RateLimitInfo, RATELIMIT, RATELIMIT_POLICY};
 pub use key::{key_fn, Either, Global, HeaderKey, KeyExtractor, KeyFn, Or, PeerIp};
 pub use keyed::{KeyedLimiterLayer, KeyedLimiterService, MissingKey};

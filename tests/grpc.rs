@@ -1,0 +1,102 @@
+//! The tower layers under a real tonic server on 127.0.0.1, called by tonic-health's
+//! generated client: rejections arrive as gRPC statuses.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use palisade::layer::{BreakerLayer, DeadlineLayer, GrpcResponder, Http, LimiterLayer};
+use palisade::{BreakerConfig, LimiterConfig, Quota, Runtime};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Server};
+use tonic::Code;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// Serves the health service behind `layer` on a free loopback port.
+async fn serve<L>(layer: L) -> HealthClient<Channel>
+where
+    L: tower_layer::Layer<tonic::service::Routes> + Clone + Send + 'static,
+    L::Service: tower_service::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    <L::Service as tower_service::Service<http::Request<tonic::body::Body>>>::Future:
+        Send + 'static,
+{
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        Server::builder()
+            .layer(layer)
+            .add_service(health)
+            .serve_with_incoming(TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    HealthClient::new(channel)
+}
+
+fn check() -> tonic::Request<HealthCheckRequest> {
+    tonic::Request::new(HealthCheckRequest {
+        service: String::new(),
+    })
+}
+
+#[tokio::test]
+async fn a_rate_limited_call_is_resource_exhausted_with_a_pushback() {
+    let rt = Runtime::start().await.unwrap();
+    let api = rt
+        .limiter("grpc-api", LimiterConfig::gcra(Quota::per_hour(1)))
+        .await
+        .unwrap();
+    let mut client = serve(LimiterLayer::new(&api).answer(Http(GrpcResponder))).await;
+    client.check(check()).await.unwrap();
+    let status = client.check(check()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("grpc-api"), "{status:?}");
+    let pushback: u64 = status.metadata().get("grpc-retry-pushback-ms").unwrap().to_str().unwrap().parse().unwrap();
+    assert!(pushback > 3_590_000 && pushback <= 3_600_000, "{pushback}");
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_open_breaker_is_unavailable() {
+    let rt = Runtime::start().await.unwrap();
+    let db = rt.breaker("grpc-db", BreakerConfig::default()).await.unwrap();
+    let mut client = serve(BreakerLayer::new(&db).http().answer(Http(GrpcResponder))).await;
+    client.check(check()).await.unwrap();
+    db.force_open().await;
+    let status = client.check(check()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_spent_deadline_is_deadline_exceeded_and_grpc_timeout_is_read() {
+    let mut client = serve(DeadlineLayer::new().answer(Http(GrpcResponder))).await;
+    let mut spent = check();
+    spent
+        .metadata_mut()
+        .insert("x-deadline-remaining", "0".parse().unwrap());
+    let status = client.check(spent).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    // tonic's own timeout goes out as grpc-timeout; a live one lets the call through
+    let mut timed = check();
+    timed.set_timeout(Duration::from_secs(5));
+    client.check(timed).await.unwrap();
+    // an overflowing grpc-timeout is ignored, never a panic
+    let mut garbage = check();
+    garbage
+        .metadata_mut()
+        .insert("grpc-timeout", "999999999999H".parse().unwrap());
+    client.check(garbage).await.unwrap();
+}
