@@ -41,9 +41,11 @@ pub trait Answer<T, E>: Clone {
     /// The service's error.
     type Error;
 
-    /// Whether [`pass`](Self::pass) uses the rate-limit state (the limiter layers work it
-    /// out only then).
-    const RATE_LIMIT: bool = false;
+    /// Whether [`pass`](Self::pass) and [`reject`](Self::reject) use the rate-limit state
+    /// (the limiter layers work it out only then).
+    fn wants_rate_limit(&self) -> bool {
+        false
+    }
 
     /// The inner service's result, passed on (an admitted HTTP response gets the limiter's
     /// `RateLimit` headers when `rate_limit` is given and the responder writes them).
@@ -92,7 +94,11 @@ pub struct Http<R = HttpResponder>(pub R);
 impl<B, E, R: Respond<B>> Answer<http::Response<B>, E> for Http<R> {
     type Response = http::Response<B>;
     type Error = E;
-    const RATE_LIMIT: bool = true;
+
+    #[inline]
+    fn wants_rate_limit(&self) -> bool {
+        self.0.wants_rate_limit()
+    }
 
     #[inline]
     fn pass(

@@ -157,15 +157,16 @@ where
             return self.call_remote(req, key, cost);
         }
         let limiter = &self.limiter;
+        let answer_wants = self.answer.wants_rate_limit();
         match limiter.check_n(&key, cost) {
             Ok(allowed) => {
-                let info = A::RATE_LIMIT.then(|| {
+                let info = answer_wants.then(|| {
                     RateLimitInfo::allowed(limiter.name_arc(), limiter.advertised(&key), &allowed)
                 });
                 LimitedFuture::admitted(self.inner.call(req), info, self.answer.clone())
             }
             Err(denied) => {
-                let info = A::RATE_LIMIT.then(|| {
+                let info = answer_wants.then(|| {
                     RateLimitInfo::denied(limiter.name_arc(), limiter.advertised(&key), &denied)
                 });
                 let rejected =
@@ -200,9 +201,10 @@ where
         let (limiter, answer) = (self.limiter.clone(), self.answer.clone());
         LimitedFuture::remote(
             Box::pin(async move {
+                let answer_wants = answer.wants_rate_limit();
                 match limiter.acquire(&key, cost).await {
                     Ok(allowed) => {
-                        let info = A::RATE_LIMIT.then(|| {
+                        let info = answer_wants.then(|| {
                             RateLimitInfo::allowed(
                                 limiter.name_arc(),
                                 limiter.advertised(&key),
@@ -213,7 +215,7 @@ where
                         answer.pass(result, info.as_ref())
                     }
                     Err(denied) => {
-                        let info = A::RATE_LIMIT.then(|| {
+                        let info = answer_wants.then(|| {
                             RateLimitInfo::denied(
                                 limiter.name_arc(),
                                 limiter.advertised(&key),

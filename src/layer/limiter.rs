@@ -110,15 +110,16 @@ where
             return self.call_remote(req, cost);
         }
         let limiter = &self.limiter;
+        let answer_wants = self.answer.wants_rate_limit();
         match limiter.check_n(cost) {
             Ok(allowed) => {
-                let info = A::RATE_LIMIT.then(|| {
+                let info = answer_wants.then(|| {
                     RateLimitInfo::allowed(limiter.name_arc(), limiter.advertised(), &allowed)
                 });
                 LimitedFuture::admitted(self.inner.call(req), info, self.answer.clone())
             }
             Err(denied) => {
-                let info = A::RATE_LIMIT.then(|| {
+                let info = answer_wants.then(|| {
                     RateLimitInfo::denied(limiter.name_arc(), limiter.advertised(), &denied)
                 });
                 let rejected =
@@ -150,9 +151,10 @@ impl<S, A, W> LimiterService<S, A, W> {
         let (limiter, answer) = (self.limiter.clone(), self.answer.clone());
         LimitedFuture::remote(
             Box::pin(async move {
+                let answer_wants = answer.wants_rate_limit();
                 match limiter.acquire(cost).await {
                     Ok(allowed) => {
-                        let info = A::RATE_LIMIT.then(|| {
+                        let info = answer_wants.then(|| {
                             RateLimitInfo::allowed(
                                 limiter.name_arc(),
                                 limiter.advertised(),
@@ -163,7 +165,7 @@ impl<S, A, W> LimiterService<S, A, W> {
                         answer.pass(result, info.as_ref())
                     }
                     Err(denied) => {
-                        let info = A::RATE_LIMIT.then(|| {
+                        let info = answer_wants.then(|| {
                             RateLimitInfo::denied(limiter.name_arc(), limiter.advertised(), &denied)
                         });
                         answer.reject(

@@ -21,6 +21,12 @@ pub trait Respond<B>: Clone {
     fn admitted(&self, response: &mut Response<B>, info: &RateLimitInfo) {
         let _ = (response, info);
     }
+
+    /// Whether this responder writes the limiter's state (by default, no: the limiter
+    /// layers then skip working it out).
+    fn wants_rate_limit(&self) -> bool {
+        false
+    }
 }
 
 /// The default HTTP answers:
@@ -174,6 +180,11 @@ impl<B: From<String>> Respond<B> for HttpResponder {
 
     fn admitted(&self, response: &mut Response<B>, info: &RateLimitInfo) {
         self.write_rate_limit(info, response.headers_mut());
+    }
+
+    #[inline]
+    fn wants_rate_limit(&self) -> bool {
+        self.rate_limit_headers || self.legacy_headers
     }
 }
 
