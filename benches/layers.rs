@@ -34,7 +34,10 @@ impl Service<Request<Body>> for Ok200 {
     type Error = Infallible;
     type Future = Ready<Result<Response<Body>, Infallible>>;
 
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -83,7 +86,10 @@ fn layers(c: &mut Criterion) {
             .await
             .expect("breaker");
         let always = LimiterConfig::gcra(Quota::per_second(1_000_000_000).burst(1_000_000_000));
-        let limiter = palisade.limiter("bench", always.clone()).await.expect("limiter");
+        let limiter = palisade
+            .limiter("bench", always.clone())
+            .await
+            .expect("limiter");
         let keyed = palisade
             .keyed_limiter::<std::net::IpAddr>("bench-ip", always)
             .await
@@ -91,7 +97,10 @@ fn layers(c: &mut Criterion) {
         let bulkhead = palisade
             .bulkhead(
                 "bench",
-                BulkheadConfig::builder().max_concurrent(100).build().expect("bulkhead config"),
+                BulkheadConfig::builder()
+                    .max_concurrent(100)
+                    .build()
+                    .expect("bulkhead config"),
             )
             .await
             .expect("bulkhead");
@@ -101,7 +110,9 @@ fn layers(c: &mut Criterion) {
     let mut g = c.benchmark_group("layer_breaker");
     g.bench_function("bare", |b| b.to_async(&rt).iter_custom(|n| drive(Ok200, n)));
     let svc = BreakerLayer::new(&breaker).http().layer(Ok200);
-    g.bench_function("palisade", |b| b.to_async(&rt).iter_custom(|n| drive(svc.clone(), n)));
+    g.bench_function("palisade", |b| {
+        b.to_async(&rt).iter_custom(|n| drive(svc.clone(), n))
+    });
     let peer = ServiceBuilder::new()
         .layer(
             tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
@@ -118,8 +129,12 @@ fn layers(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("layer_limiter");
     g.bench_function("bare", |b| b.to_async(&rt).iter_custom(|n| drive(Ok200, n)));
-    let svc = LimiterLayer::new(&limiter).answer(no_headers()).layer(Ok200);
-    g.bench_function("palisade", |b| b.to_async(&rt).iter_custom(|n| drive(svc.clone(), n)));
+    let svc = LimiterLayer::new(&limiter)
+        .answer(no_headers())
+        .layer(Ok200);
+    g.bench_function("palisade", |b| {
+        b.to_async(&rt).iter_custom(|n| drive(svc.clone(), n))
+    });
     let svc = LimiterLayer::new(&limiter).http().layer(Ok200);
     g.bench_function("palisade_ratelimit_headers", |b| {
         b.to_async(&rt).iter_custom(|n| drive(svc.clone(), n))
@@ -140,8 +155,12 @@ fn layers(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("layer_keyed_by_ip");
     g.bench_function("bare", |b| b.to_async(&rt).iter_custom(|n| drive(Ok200, n)));
-    let svc = KeyedLimiterLayer::new(&keyed, PeerIp).answer(no_headers()).layer(Ok200);
-    g.bench_function("palisade", |b| b.to_async(&rt).iter_custom(|n| drive(svc.clone(), n)));
+    let svc = KeyedLimiterLayer::new(&keyed, PeerIp)
+        .answer(no_headers())
+        .layer(Ok200);
+    g.bench_function("palisade", |b| {
+        b.to_async(&rt).iter_custom(|n| drive(svc.clone(), n))
+    });
     let governor = tower_governor::governor::GovernorConfigBuilder::default()
         .per_nanosecond(1)
         .burst_size(1_000_000_000)
@@ -156,7 +175,9 @@ fn layers(c: &mut Criterion) {
     let mut g = c.benchmark_group("layer_bulkhead");
     g.bench_function("bare", |b| b.to_async(&rt).iter_custom(|n| drive(Ok200, n)));
     let svc = BulkheadLayer::new(&bulkhead).http().layer(Ok200);
-    g.bench_function("palisade", |b| b.to_async(&rt).iter_custom(|n| drive(svc.clone(), n)));
+    g.bench_function("palisade", |b| {
+        b.to_async(&rt).iter_custom(|n| drive(svc.clone(), n))
+    });
     let peer = ServiceBuilder::new().concurrency_limit(100).service(Ok200);
     g.bench_function("tower_concurrency_limit", |b| {
         b.to_async(&rt).iter_custom(|n| drive(peer.clone(), n))

@@ -63,7 +63,14 @@ async fn a_rate_limited_call_is_resource_exhausted_with_a_pushback() {
     let status = client.check(check()).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(status.message().contains("grpc-api"), "{status:?}");
-    let pushback: u64 = status.metadata().get("grpc-retry-pushback-ms").unwrap().to_str().unwrap().parse().unwrap();
+    let pushback: u64 = status
+        .metadata()
+        .get("grpc-retry-pushback-ms")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(pushback > 3_590_000 && pushback <= 3_600_000, "{pushback}");
     rt.shutdown().await;
 }
@@ -71,7 +78,10 @@ async fn a_rate_limited_call_is_resource_exhausted_with_a_pushback() {
 #[tokio::test]
 async fn an_open_breaker_is_unavailable() {
     let rt = Runtime::start().await.unwrap();
-    let db = rt.breaker("grpc-db", BreakerConfig::default()).await.unwrap();
+    let db = rt
+        .breaker("grpc-db", BreakerConfig::default())
+        .await
+        .unwrap();
     let mut client = serve(BreakerLayer::new(&db).http().answer(Http(GrpcResponder))).await;
     client.check(check()).await.unwrap();
     db.force_open().await;

@@ -1,15 +1,13 @@
 //! [`BreakerLayer`]: a circuit breaker around a tower service.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::answer::{Answer, Http, Rejected, Typed};
 use super::classify::{ByBreaker, Classify, HttpClassifier};
+use super::future::{Finish, LayerFuture};
 use crate::breaker::{Breaker, BreakerPermit};
 use crate::error::CallError;
 
@@ -111,60 +109,43 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         match self.breaker.try_acquire() {
-            Ok(permit) => BreakerFuture {
-                fut: Some(self.inner.call(req)),
-                permit: Some(permit),
-                ready: None,
-                answer: self.answer.clone(),
-                classify: self.classify.clone(),
-            },
-            Err(rejected) => BreakerFuture {
-                fut: None,
-                permit: None,
-                ready: Some(self.answer.reject(Rejected::new(CallError::from(rejected)))),
-                answer: self.answer.clone(),
-                classify: self.classify.clone(),
-            },
+            Ok(permit) => {
+                let done = BreakerDone {
+                    permit,
+                    classify: self.classify.clone(),
+                };
+                LayerFuture::running(self.inner.call(req), done, self.answer.clone())
+            }
+            Err(rejected) => {
+                let answer = self.answer.reject(Rejected::new(CallError::from(rejected)));
+                LayerFuture::answered(answer, self.answer.clone())
+            }
         }
     }
 }
 
-pin_project! {
-    /// The response future of [`BreakerService`].
-    #[derive(Debug)]
-    pub struct BreakerFuture<F, A, C, R> {
-        #[pin]
-        fut: Option<F>,
-        permit: Option<BreakerPermit>,
-        ready: Option<R>,
-        answer: A,
-        classify: C,
-    }
+/// What a breaker layer does when the inner future ends: records the outcome on the
+/// permit, then passes the result on.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct BreakerDone<C> {
+    permit: BreakerPermit,
+    classify: C,
 }
 
-impl<F, T, E, A, C> Future for BreakerFuture<F, A, C, Result<A::Response, A::Error>>
+impl<T, E, A, C> Finish<Result<T, E>, A> for BreakerDone<C>
 where
-    F: Future<Output = Result<T, E>>,
     A: Answer<T, E>,
     C: Classify<T, E>,
 {
     type Output = Result<A::Response, A::Error>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match this.fut.as_pin_mut() {
-            Some(fut) => {
-                let result = ready!(fut.poll(cx));
-                if let Some(permit) = this.permit.take() {
-                    this.classify.record(permit, &result);
-                }
-                Poll::Ready(this.answer.pass(result, None))
-            }
-            None => Poll::Ready(
-                this.ready
-                    .take()
-                    .expect("BreakerFuture polled after it completed"),
-            ),
-        }
+    #[inline]
+    fn finish(self, output: Result<T, E>, answer: &A) -> Self::Output {
+        self.classify.record(self.permit, &output);
+        answer.pass(output, None)
     }
 }
+
+/// The response future of [`BreakerService`].
+pub type BreakerFuture<F, A, C, R> = LayerFuture<F, A, BreakerDone<C>, R>;

@@ -4,11 +4,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::answer::{Answer, Http, Rejected, Typed};
+use super::future::{Finish, LayerFuture};
 use crate::bulkhead::{Bulkhead, BulkheadRejected, OwnedBulkheadPermit};
 use crate::error::CallError;
 
@@ -149,54 +149,36 @@ where
             None => self.bulkhead.try_acquire_owned(),
         };
         match permit {
-            Ok(permit) => BulkheadFuture {
-                fut: Some(self.inner.call(req)),
-                permit: Some(permit),
-                ready: None,
-                answer: self.answer.clone(),
-            },
-            Err(rejected) => BulkheadFuture {
-                fut: None,
-                permit: None,
-                ready: Some(self.answer.reject(Rejected::new(CallError::from(rejected)))),
-                answer: self.answer.clone(),
-            },
+            Ok(permit) => LayerFuture::running(
+                self.inner.call(req),
+                BulkheadDone { _permit: permit },
+                self.answer.clone(),
+            ),
+            Err(rejected) => {
+                let answer = self.answer.reject(Rejected::new(CallError::from(rejected)));
+                LayerFuture::answered(answer, self.answer.clone())
+            }
         }
     }
 }
 
-pin_project! {
-    /// The response future of [`BulkheadService`]: holds the permit until it resolves.
-    #[derive(Debug)]
-    pub struct BulkheadFuture<F, A, R> {
-        #[pin]
-        fut: Option<F>,
-        permit: Option<OwnedBulkheadPermit>,
-        ready: Option<R>,
-        answer: A,
-    }
+/// What a bulkhead layer does when the inner future ends: gives the permit back (a
+/// dropped future gives it back too), then passes the result on.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct BulkheadDone {
+    _permit: OwnedBulkheadPermit,
 }
 
-impl<F, T, E, A> Future for BulkheadFuture<F, A, Result<A::Response, A::Error>>
-where
-    F: Future<Output = Result<T, E>>,
-    A: Answer<T, E>,
-{
+impl<T, E, A: Answer<T, E>> Finish<Result<T, E>, A> for BulkheadDone {
     type Output = Result<A::Response, A::Error>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match this.fut.as_pin_mut() {
-            Some(fut) => {
-                let result = ready!(fut.poll(cx));
-                drop(this.permit.take());
-                Poll::Ready(this.answer.pass(result, None))
-            }
-            None => Poll::Ready(
-                this.ready
-                    .take()
-                    .expect("BulkheadFuture polled after it completed"),
-            ),
-        }
+    #[inline]
+    fn finish(self, output: Result<T, E>, answer: &A) -> Self::Output {
+        drop(self);
+        answer.pass(output, None)
     }
 }
+
+/// The response future of [`BulkheadService`]: holds the permit until it resolves.
+pub type BulkheadFuture<F, A, R> = LayerFuture<F, A, BulkheadDone, R>;

@@ -1,18 +1,21 @@
 //! [`DeadlineLayer`]: the caller's deadline, read from the request, bounds everything the
 //! handler does.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
+use std::time::Duration;
+
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::answer::{Answer, Http, Rejected, Typed};
+use super::future::{Finish, LayerFuture};
 use crate::clock::Stamp;
-use crate::deadline::{self as dl, Guarded, Scope};
+use crate::deadline::{self as dl, Cut, Guarded, Scope};
 use crate::error::CallError;
 
 /// Opens a deadline scope for each request from the budget its caller sent:
@@ -132,11 +135,7 @@ where
                 let scope = Scope::narrowed(budget);
                 if scope.is_spent_at(Stamp::now()) {
                     let rejected = Rejected::new(CallError::DeadlineExceeded { budget });
-                    return DeadlineFuture {
-                        fut: None,
-                        ready: Some(answer.reject(rejected)),
-                        answer,
-                    };
+                    return LayerFuture::answered(answer.reject(rejected), answer);
                 }
                 Some(scope)
             }
@@ -144,45 +143,55 @@ where
         };
         let inner = &mut self.inner;
         let fut = dl::in_scope(scope, || inner.call(req));
-        DeadlineFuture {
-            fut: Some(Guarded::new(scope, None, fut)),
-            ready: None,
-            answer,
+        let inner = Guarded::new(scope, None, fut);
+        LayerFuture::running(Scoped { inner }, InScope, answer)
+    }
+}
+
+/// What a deadline layer does when the inner future ends or is cut: passes the result
+/// on, or answers `DeadlineExceeded`.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct InScope;
+
+impl<T, E, A: Answer<T, E>> Finish<Result<Result<T, E>, CallError<Infallible>>, A> for InScope {
+    type Output = Result<A::Response, A::Error>;
+
+    #[inline]
+    fn finish(
+        self,
+        output: Result<Result<T, E>, CallError<Infallible>>,
+        answer: &A,
+    ) -> Self::Output {
+        match output {
+            Ok(result) => answer.pass(result, None),
+            Err(cut) => answer.reject(Rejected::new(cut)),
         }
     }
 }
 
 pin_project! {
-    /// The response future of [`DeadlineService`]: the inner future inside the request's
-    /// deadline scope.
+    /// The inner future inside a request's deadline scope, cut off at its deadline.
+    #[doc(hidden)]
     #[derive(Debug)]
-    pub struct DeadlineFuture<F, A, R> {
+    pub struct Scoped<F> {
         #[pin]
-        fut: Option<Guarded<F>>,
-        ready: Option<R>,
-        answer: A,
+        inner: Guarded<F>,
     }
 }
 
-impl<F, T, E, A> Future for DeadlineFuture<F, A, Result<A::Response, A::Error>>
-where
-    F: Future<Output = Result<T, E>>,
-    A: Answer<T, E>,
-{
-    type Output = Result<A::Response, A::Error>;
+impl<F: Future> Future for Scoped<F> {
+    type Output = Result<F::Output, CallError<Infallible>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match this.fut.as_pin_mut() {
-            Some(fut) => Poll::Ready(match ready!(fut.poll(cx)) {
-                Ok(result) => this.answer.pass(result, None),
-                Err(cut) => this.answer.reject(Rejected::new(cut.into_error())),
-            }),
-            None => Poll::Ready(
-                this.ready
-                    .take()
-                    .expect("DeadlineFuture polled after it completed"),
-            ),
-        }
+        self.project()
+            .inner
+            .poll(cx)
+            .map(|r| r.map_err(Cut::into_error))
     }
 }
+
+/// The response future of [`DeadlineService`]: the inner future inside the request's
+/// deadline scope.
+pub type DeadlineFuture<F, A, R> = LayerFuture<Scoped<F>, A, InScope, R>;

@@ -47,7 +47,10 @@ impl<B: Default> Respond<B> for GrpcResponder {
         let mut response = Response::new(B::default());
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert("grpc-status", HeaderValue::from(u16::from(self.code(&rejected.error))));
+        headers.insert(
+            "grpc-status",
+            HeaderValue::from(u16::from(self.code(&rejected.error))),
+        );
         if let Ok(message) = HeaderValue::try_from(percent_encode(&rejected.error.to_string())) {
             headers.insert("grpc-message", message);
         }

@@ -10,9 +10,10 @@ use tower_service::Service;
 
 use super::answer::{Answer, Http, Rejected, Typed};
 use super::cost::{Cost, One};
+use super::future::LayerFuture;
 use super::headers::RateLimitInfo;
 use super::key::KeyExtractor;
-use super::limited::LimitedFuture;
+use super::limited::{Admitted, LimitedFuture};
 use crate::error::CallError;
 use crate::limiter::{rejection, KeyedLimiter};
 
@@ -140,15 +141,17 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let Some(key) = self.keys.extract(&req) else {
             return match self.missing {
-                MissingKey::Bypass => {
-                    LimitedFuture::admitted(self.inner.call(req), None, self.answer.clone())
-                }
+                MissingKey::Bypass => LayerFuture::running(
+                    self.inner.call(req),
+                    Admitted { info: None },
+                    self.answer.clone(),
+                ),
                 MissingKey::Reject => {
                     let name = Arc::clone(self.limiter.name_arc());
                     let answer = self
                         .answer
                         .reject(Rejected::new(CallError::MissingKey { name }));
-                    LimitedFuture::answered(answer, self.answer.clone())
+                    LayerFuture::answered(answer, self.answer.clone())
                 }
             };
         };
@@ -163,7 +166,7 @@ where
                 let info = answer_wants.then(|| {
                     RateLimitInfo::allowed(limiter.name_arc(), limiter.advertised(&key), &allowed)
                 });
-                LimitedFuture::admitted(self.inner.call(req), info, self.answer.clone())
+                LayerFuture::running(self.inner.call(req), Admitted { info }, self.answer.clone())
             }
             Err(denied) => {
                 let info = answer_wants.then(|| {
@@ -171,7 +174,7 @@ where
                 });
                 let rejected =
                     Rejected::new(rejection(limiter.name_arc(), denied)).with_rate_limit(info);
-                LimitedFuture::answered(self.answer.reject(rejected), self.answer.clone())
+                LayerFuture::answered(self.answer.reject(rejected), self.answer.clone())
             }
         }
     }
@@ -199,7 +202,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let (limiter, answer) = (self.limiter.clone(), self.answer.clone());
-        LimitedFuture::remote(
+        LayerFuture::remote(
             Box::pin(async move {
                 let answer_wants = answer.wants_rate_limit();
                 match limiter.acquire(&key, cost).await {

@@ -7,8 +7,9 @@ use tower_service::Service;
 
 use super::answer::{Answer, Http, Rejected, Typed};
 use super::cost::{Cost, One};
+use super::future::LayerFuture;
 use super::headers::RateLimitInfo;
-use super::limited::LimitedFuture;
+use super::limited::{Admitted, LimitedFuture};
 use crate::limiter::{rejection, Limiter};
 
 /// Puts a [`Limiter`] in front of a service: each request spends its cost (one unit, or
@@ -116,7 +117,7 @@ where
                 let info = answer_wants.then(|| {
                     RateLimitInfo::allowed(limiter.name_arc(), limiter.advertised(), &allowed)
                 });
-                LimitedFuture::admitted(self.inner.call(req), info, self.answer.clone())
+                LayerFuture::running(self.inner.call(req), Admitted { info }, self.answer.clone())
             }
             Err(denied) => {
                 let info = answer_wants.then(|| {
@@ -124,7 +125,7 @@ where
                 });
                 let rejected =
                     Rejected::new(rejection(limiter.name_arc(), denied)).with_rate_limit(info);
-                LimitedFuture::answered(self.answer.reject(rejected), self.answer.clone())
+                LayerFuture::answered(self.answer.reject(rejected), self.answer.clone())
             }
         }
     }
@@ -149,7 +150,7 @@ impl<S, A, W> LimiterService<S, A, W> {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let (limiter, answer) = (self.limiter.clone(), self.answer.clone());
-        LimitedFuture::remote(
+        LayerFuture::remote(
             Box::pin(async move {
                 let answer_wants = answer.wants_rate_limit();
                 match limiter.acquire(cost).await {

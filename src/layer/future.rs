@@ -1,0 +1,116 @@
+//! The one response future of every layer: the inner service's future running (with what
+//! its layer must do when it ends), an answer decided in `call`, or (a limiter on Redis) a
+//! boxed future that decides and then calls. One enum, so the future is as large as its
+//! largest state, not the sum of them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use pin_project_lite::pin_project;
+
+/// A boxed future of the remote path.
+pub(crate) type Remote<R> = Pin<Box<dyn Future<Output = R> + Send>>;
+
+/// What a layer does when the inner future ends: turn its output into the answer (record
+/// a breaker outcome, give a permit back, add headers...). Implemented by each layer's
+/// per-request state; not for use outside palisade.
+#[doc(hidden)]
+pub trait Finish<O, A> {
+    /// The service's result.
+    type Output;
+
+    /// The answer for the inner future's `output`.
+    fn finish(self, output: O, answer: &A) -> Self::Output;
+}
+
+pin_project! {
+    /// The response future of the layers' services ([`BreakerFuture`](super::BreakerFuture),
+    /// [`BulkheadFuture`](super::BulkheadFuture), [`LimitedFuture`](super::LimitedFuture),
+    /// [`DeadlineFuture`](super::DeadlineFuture)).
+    pub struct LayerFuture<F, A, X, R> {
+        #[pin]
+        state: State<F, X, R>,
+        answer: A,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, X, R> {
+        Running { #[pin] fut: F, finish: Option<X> },
+        Answered { ready: Option<R> },
+        Remote { remote: Remote<R> },
+    }
+}
+
+impl<F, A, X, R> LayerFuture<F, A, X, R> {
+    /// The inner future, and what to do when it ends.
+    #[inline]
+    pub(crate) fn running(fut: F, finish: X, answer: A) -> Self {
+        Self {
+            state: State::Running {
+                fut,
+                finish: Some(finish),
+            },
+            answer,
+        }
+    }
+
+    /// An answer decided in `call` (a rejection).
+    pub(crate) fn answered(ready: R, answer: A) -> Self {
+        Self {
+            state: State::Answered { ready: Some(ready) },
+            answer,
+        }
+    }
+
+    /// A decision that needs a round trip, then the call.
+    pub(crate) fn remote(remote: Remote<R>, answer: A) -> Self {
+        Self {
+            state: State::Remote { remote },
+            answer,
+        }
+    }
+}
+
+impl<F, A, X, R> std::fmt::Debug for LayerFuture<F, A, X, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            State::Running { .. } => "running",
+            State::Answered { .. } => "answered",
+            State::Remote { .. } => "remote",
+        };
+        f.debug_struct("LayerFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl<F, A, X> Future for LayerFuture<F, A, X, X::Output>
+where
+    F: Future,
+    X: Finish<F::Output, A>,
+{
+    type Output = X::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.state.project() {
+            StateProj::Running { fut, finish } => {
+                let output = ready!(fut.poll(cx));
+                let finish = finish
+                    .take()
+                    .expect("a layer's future polled after it completed");
+                Poll::Ready(finish.finish(output, this.answer))
+            }
+            StateProj::Answered { ready } => Poll::Ready(
+                ready
+                    .take()
+                    .expect("a layer's future polled after it completed"),
+            ),
+            StateProj::Remote { remote } => remote.as_mut().poll(cx),
+        }
+    }
+}
