@@ -142,6 +142,14 @@ impl<E> CallError<E> {
         }
     }
 
+    /// The inner error, or the rejection without an inner type (the layers answer it).
+    pub(crate) fn into_rejection(self) -> Result<CallError<std::convert::Infallible>, E> {
+        match self {
+            CallError::Inner(e) => Err(e),
+            rejection => Ok(rejection.map_inner(|_| unreachable!("Inner is matched above"))),
+        }
+    }
+
     /// Maps the inner error, keeping every rejection as it is.
     pub fn map_inner<F, E2>(self, f: F) -> CallError<E2>
     where

@@ -543,3 +543,125 @@ async fn non_http_services_get_typed_errors() {
     let _: Result<(), Infallible> = Ok(());
     rt.shutdown().await;
 }
+
+/// A service over replayable HTTP requests that answers with the statuses it is given, in
+/// order (then 200s), counting its calls.
+#[derive(Clone)]
+struct Scripted {
+    statuses: Arc<std::sync::Mutex<Vec<u16>>>,
+    calls: Arc<AtomicU32>,
+}
+
+impl Service<http::Request<String>> for Scripted {
+    type Response = http::Response<String>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<http::Response<String>, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<String>) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut statuses = self.statuses.lock().unwrap();
+        let status = if statuses.is_empty() {
+            200
+        } else {
+            statuses.remove(0)
+        };
+        let mut r = http::Response::new(String::new());
+        *r.status_mut() = StatusCode::from_u16(status).unwrap();
+        std::future::ready(Ok(r))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_layer_retries_5xx_counts_them_and_answers_rejections_in_http() {
+    use palisade::layer::PolicyLayer;
+    use palisade::policy::{Backoff, Retry};
+    let rt = Runtime::start().await.unwrap();
+    let db = rt
+        .breaker(
+            "policy-db",
+            BreakerConfig::builder()
+                .sliding_window(SlidingWindow::Count(10))
+                .minimum_calls(10)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let api = rt
+        .limiter("policy-api", LimiterConfig::gcra(Quota::per_hour(3)))
+        .await
+        .unwrap();
+    let policy = palisade::Policy::new()
+        .retry(
+            Retry::builder()
+                .max_attempts(3)
+                .backoff(Backoff::constant(Duration::from_millis(10)))
+                .build()
+                .unwrap(),
+        )
+        .breaker(&db)
+        .limiter(&api);
+    let scripted = Scripted {
+        statuses: Arc::new(std::sync::Mutex::new(vec![500, 502])),
+        calls: Arc::default(),
+    };
+    let mut svc = PolicyLayer::new(policy).http().layer(scripted.clone());
+
+    let ok = svc.call(http::Request::new(String::new())).await.unwrap();
+    assert_eq!(
+        ok.status(),
+        200,
+        "two 5xx retried, the third attempt answered"
+    );
+    assert_eq!(scripted.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(db.status().failed, 2, "{:?}", db.status());
+    // the limiter's 3 units are spent by the 3 attempts: the next request is a 429
+    let limited = svc.call(http::Request::new(String::new())).await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        scripted.calls.load(Ordering::SeqCst),
+        3,
+        "never reached the service"
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_layers_last_failed_response_reaches_the_caller() {
+    use palisade::layer::PolicyLayer;
+    use palisade::policy::{Backoff, Retry};
+    let policy = palisade::Policy::new().retry(
+        Retry::builder()
+            .max_attempts(2)
+            .backoff(Backoff::constant(Duration::from_millis(1)))
+            .build()
+            .unwrap(),
+    );
+    let scripted = Scripted {
+        statuses: Arc::new(std::sync::Mutex::new(vec![503, 500, 500])),
+        calls: Arc::default(),
+    };
+    let mut svc = PolicyLayer::new(policy).http().layer(scripted.clone());
+    let last = svc.call(http::Request::new(String::new())).await.unwrap();
+    assert_eq!(last.status(), 500);
+    assert_eq!(scripted.calls.load(Ordering::SeqCst), 2);
+
+    // typed: a plain service's errors retried, then CallError::Inner
+    let policy = palisade::Policy::new().retry(
+        Retry::builder()
+            .max_attempts(3)
+            .backoff(Backoff::constant(Duration::from_millis(1)))
+            .build()
+            .unwrap(),
+    );
+    let mut typed = PolicyLayer::new(policy).layer(Doubler);
+    assert_eq!(typed.call(4).await.unwrap(), 8);
+    assert!(matches!(typed.call(0).await, Err(CallError::Inner(e)) if e == "zero"));
+}

@@ -63,6 +63,11 @@ impl HttpClassifier {
         self
     }
 
+    /// Whether throttling counts as a failure.
+    pub fn counts_throttling(&self) -> bool {
+        self.throttled_is_failure
+    }
+
     /// The verdict on one response.
     pub fn verdict<B, E>(&self, result: &Result<http::Response<B>, E>) -> Verdict {
         match result {

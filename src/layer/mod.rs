@@ -8,6 +8,7 @@
 //! | [`KeyedLimiterLayer`] | a quota per key ([`KeyExtractor`]: API key, peer IP, closure...) |
 //! | [`BulkheadLayer`] | a concurrency limit, permit held until the response resolves |
 //! | [`DeadlineLayer`] | the caller's deadline header opens the handler's deadline scope |
+//! | [`PolicyLayer`] | a whole [`Policy`](crate::Policy): deadline, retry, breaker, limiter, bulkhead, timeout (replayable requests) |
 //!
 //! **Every decision is made in `call`.** `poll_ready` is the inner service's (the bulkhead
 //! in [backpressure](BulkheadLayer::backpressure) mode waits for its permit there), so a
@@ -70,6 +71,7 @@ mod key;
 mod keyed;
 mod limited;
 mod limiter;
+mod policy;
 mod respond;
 
 pub use answer::{Answer, Http, Rejected, Typed};
@@ -85,6 +87,7 @@ pub use key::{key_fn, Either, Global, HeaderKey, KeyExtractor, KeyFn, Or, PeerIp
 pub use keyed::{KeyedLimiterLayer, KeyedLimiterService, MissingKey};
 pub use limited::LimitedFuture;
 pub use limiter::{LimiterLayer, LimiterService};
+pub use policy::{Judge, OkIsSuccess, PolicyFuture, PolicyLayer, PolicyService};
 pub use respond::{HttpResponder, Respond, RespondWith};
 
 /// Compile-time proof that the services and their futures are `Send` when the inner
