@@ -48,6 +48,8 @@
 //! | `prometheus` | on | [`telemetry::prometheus`]: install the exporter on an address, or get a render handle |
 //! | `redis` | off | limits shared by every instance through Redis (`RedisBackend`, docs/DISTRIBUTED.md) |
 //! | `serde` | off | `Serialize` for every status and config and the [`Runtime::snapshot`]: durations as `"250ms"`, Redis passwords hidden |
+//! | `tower` | off | `layer`: tower layers for every primitive, HTTP and gRPC answers to rejections (docs/INTEGRATIONS.md) |
+//! | `axum` | off | `tower`, and the peer-IP key from axum's `ConnectInfo` |
 //! | `test-util` | off | time follows tokio's clock (paused-time tests); fault injection (`Fault`, `inject_fault`) |
 //!
 //! ## Glossary

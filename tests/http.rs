@@ -321,7 +321,7 @@ async fn a_full_bulkhead_is_a_503_and_a_dropped_request_gives_its_permit_back() 
                 }
             }),
         )
-        .layer(BulkheadLayer::new(&pool).http());
+        .layer(BulkheadLayer::new(&pool).http().until_body_end());
     let url = serve(app).await;
     let http = client();
 
@@ -664,4 +664,75 @@ async fn a_policy_layers_last_failed_response_reaches_the_caller() {
     let mut typed = PolicyLayer::new(policy).layer(Doubler);
     assert_eq!(typed.call(4).await.unwrap(), 8);
     assert!(matches!(typed.call(0).await, Err(CallError::Inner(e)) if e == "zero"));
+}
+
+/// A streamed body: a chunk for each value sent, the end when the sender is dropped.
+struct Gate(tokio::sync::mpsc::Receiver<bytes::Bytes>);
+
+impl http_body::Body for Gate {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+#[tokio::test]
+async fn until_body_end_holds_the_permit_while_the_body_streams() {
+    let rt = Runtime::start().await.unwrap();
+    let pool = rt
+        .bulkhead(
+            "streams",
+            BulkheadConfig::builder().max_concurrent(1).build().unwrap(),
+        )
+        .await
+        .unwrap();
+    let sender = Arc::new(std::sync::Mutex::new(None));
+    let slot = Arc::clone(&sender);
+    let app = Router::new()
+        .route(
+            "/",
+            get(move || {
+                let (tx, rx) = tokio::sync::mpsc::channel(4);
+                *slot.lock().unwrap() = Some(tx);
+                async move { http::Response::new(Body::new(Gate(rx))) }
+            }),
+        )
+        .layer(BulkheadLayer::new(&pool).http().until_body_end());
+    let url = serve(app).await;
+    let http = client();
+
+    let mut streaming = http.get(&url).send().await.unwrap();
+    assert_eq!(streaming.status(), 200);
+    assert_eq!(
+        pool.status().in_flight,
+        1,
+        "the response is out, its body is not"
+    );
+    let full = http.get(&url).send().await.unwrap();
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let tx = sender.lock().unwrap().take().unwrap();
+    tx.send(bytes::Bytes::from_static(b"part 1")).await.unwrap();
+    assert_eq!(&streaming.chunk().await.unwrap().unwrap()[..], b"part 1");
+    assert_eq!(pool.status().in_flight, 1, "still streaming");
+    drop(tx);
+    assert!(streaming.chunk().await.unwrap().is_none());
+    let mut waited = Duration::ZERO;
+    while pool.status().in_flight != 0 {
+        assert!(
+            waited < Duration::from_secs(10),
+            "the permit never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        waited += Duration::from_millis(5);
+    }
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    rt.shutdown().await;
 }

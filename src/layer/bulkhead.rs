@@ -9,6 +9,7 @@ use tower_service::Service;
 
 use super::answer::{Answer, Http, Rejected, Typed};
 use super::future::{Finish, LayerFuture};
+use super::hold::{Hold, UntilBodyEnd, UntilResponse};
 use crate::bulkhead::{Bulkhead, BulkheadRejected, OwnedBulkheadPermit};
 use crate::error::CallError;
 
@@ -31,10 +32,11 @@ type Acquiring = std::sync::Mutex<
 ///   configured (`max_wait`, `max_queue`, the task's deadline), then for the inner service.
 ///   A wait that ends without a permit makes the next `call` answer with the rejection.
 #[derive(Clone, Debug)]
-pub struct BulkheadLayer<A = Typed> {
+pub struct BulkheadLayer<A = Typed, H = UntilResponse> {
     bulkhead: Bulkhead,
     answer: A,
     backpressure: bool,
+    hold: H,
 }
 
 impl BulkheadLayer {
@@ -44,22 +46,36 @@ impl BulkheadLayer {
             bulkhead: bulkhead.clone(),
             answer: Typed,
             backpressure: false,
+            hold: UntilResponse,
         }
     }
 }
 
-impl<A> BulkheadLayer<A> {
+impl<A, H> BulkheadLayer<A, H> {
     /// HTTP answers: a full bulkhead is a 503.
-    pub fn http(self) -> BulkheadLayer<Http> {
+    pub fn http(self) -> BulkheadLayer<Http, H> {
         self.answer(Http::default())
     }
 
     /// Another way to answer.
-    pub fn answer<A2>(self, answer: A2) -> BulkheadLayer<A2> {
+    pub fn answer<A2>(self, answer: A2) -> BulkheadLayer<A2, H> {
         BulkheadLayer {
             bulkhead: self.bulkhead,
             answer,
             backpressure: self.backpressure,
+            hold: self.hold,
+        }
+    }
+
+    /// HTTP: the response body carries the permit, which goes back when the body ends,
+    /// fails or is dropped (a streamed download keeps its slot while it streams). The
+    /// response body becomes [`PermitBody<B>`](super::PermitBody).
+    pub fn until_body_end(self) -> BulkheadLayer<A, UntilBodyEnd> {
+        BulkheadLayer {
+            bulkhead: self.bulkhead,
+            answer: self.answer,
+            backpressure: self.backpressure,
+            hold: UntilBodyEnd,
         }
     }
 
@@ -70,8 +86,8 @@ impl<A> BulkheadLayer<A> {
     }
 }
 
-impl<S, A: Clone> Layer<S> for BulkheadLayer<A> {
-    type Service = BulkheadService<S, A>;
+impl<S, A: Clone, H: Copy> Layer<S> for BulkheadLayer<A, H> {
+    type Service = BulkheadService<S, A, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
         BulkheadService {
@@ -79,6 +95,7 @@ impl<S, A: Clone> Layer<S> for BulkheadLayer<A> {
             bulkhead: self.bulkhead.clone(),
             answer: self.answer.clone(),
             backpressure: self.backpressure,
+            hold: self.hold,
             reserved: None,
             acquiring: None,
         }
@@ -87,30 +104,32 @@ impl<S, A: Clone> Layer<S> for BulkheadLayer<A> {
 
 /// The service [`BulkheadLayer`] makes. Its clones share the bulkhead; a clone starts
 /// without a reserved permit.
-pub struct BulkheadService<S, A = Typed> {
+pub struct BulkheadService<S, A = Typed, H = UntilResponse> {
     inner: S,
     bulkhead: Bulkhead,
     answer: A,
     backpressure: bool,
+    hold: H,
     /// Backpressure: what `poll_ready` got for the next `call`.
     reserved: Option<Result<OwnedBulkheadPermit, BulkheadRejected>>,
     acquiring: Option<Acquiring>,
 }
 
-impl<S: Clone, A: Clone> Clone for BulkheadService<S, A> {
+impl<S: Clone, A: Clone, H: Copy> Clone for BulkheadService<S, A, H> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             bulkhead: self.bulkhead.clone(),
             answer: self.answer.clone(),
             backpressure: self.backpressure,
+            hold: self.hold,
             reserved: None,
             acquiring: None,
         }
     }
 }
 
-impl<S: std::fmt::Debug, A: std::fmt::Debug> std::fmt::Debug for BulkheadService<S, A> {
+impl<S: std::fmt::Debug, A: std::fmt::Debug, H> std::fmt::Debug for BulkheadService<S, A, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BulkheadService")
             .field("inner", &self.inner)
@@ -120,14 +139,15 @@ impl<S: std::fmt::Debug, A: std::fmt::Debug> std::fmt::Debug for BulkheadService
     }
 }
 
-impl<S, Req, A> Service<Req> for BulkheadService<S, A>
+impl<S, Req, A, H> Service<Req> for BulkheadService<S, A, H>
 where
     S: Service<Req>,
-    A: Answer<S::Response, S::Error>,
+    H: Hold<S::Response>,
+    A: Answer<H::Response, S::Error>,
 {
     type Response = A::Response;
     type Error = A::Error;
-    type Future = BulkheadFuture<S::Future, A, Result<A::Response, A::Error>>;
+    type Future = BulkheadFuture<S::Future, A, H, Result<A::Response, A::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         if self.backpressure && self.reserved.is_none() {
@@ -151,7 +171,10 @@ where
         match permit {
             Ok(permit) => LayerFuture::running(
                 self.inner.call(req),
-                BulkheadDone { _permit: permit },
+                BulkheadDone {
+                    permit,
+                    hold: self.hold,
+                },
                 self.answer.clone(),
             ),
             Err(rejected) => {
@@ -162,23 +185,28 @@ where
     }
 }
 
-/// What a bulkhead layer does when the inner future ends: gives the permit back (a
-/// dropped future gives it back too), then passes the result on.
+/// What a bulkhead layer does when the inner future ends: gives the permit back, or hands
+/// it to the response body ([`UntilBodyEnd`]); a dropped future gives it back too.
 #[doc(hidden)]
 #[derive(Debug)]
-pub struct BulkheadDone {
-    _permit: OwnedBulkheadPermit,
+pub struct BulkheadDone<H> {
+    permit: OwnedBulkheadPermit,
+    hold: H,
 }
 
-impl<T, E, A: Answer<T, E>> Finish<Result<T, E>, A> for BulkheadDone {
+impl<T, E, A, H> Finish<Result<T, E>, A> for BulkheadDone<H>
+where
+    H: Hold<T>,
+    A: Answer<H::Response, E>,
+{
     type Output = Result<A::Response, A::Error>;
 
     #[inline]
     fn finish(self, output: Result<T, E>, answer: &A) -> Self::Output {
-        drop(self);
+        let output = output.map(|response| self.hold.hold(self.permit, response));
         answer.pass(output, None)
     }
 }
 
 /// The response future of [`BulkheadService`]: holds the permit until it resolves.
-pub type BulkheadFuture<F, A, R> = LayerFuture<F, A, BulkheadDone, R>;
+pub type BulkheadFuture<F, A, H, R> = LayerFuture<F, A, BulkheadDone<H>, R>;

@@ -67,6 +67,7 @@ mod deadline;
 mod future;
 mod grpc;
 mod headers;
+mod hold;
 mod key;
 mod keyed;
 mod limited;
@@ -83,6 +84,7 @@ pub use deadline::{DeadlineFuture, DeadlineLayer, DeadlineService};
 pub use future::{Finish, LayerFuture};
 pub use grpc::GrpcResponder;
 pub use headers::{retry_after_secs, RateLimitInfo, RATELIMIT, RATELIMIT_POLICY};
+pub use hold::{Hold, PermitBody, UntilBodyEnd, UntilResponse};
 pub use key::{key_fn, Either, Global, HeaderKey, KeyExtractor, KeyFn, Or, PeerIp};
 pub use keyed::{KeyedLimiterLayer, KeyedLimiterService, MissingKey};
 pub use limited::LimitedFuture;
@@ -109,7 +111,14 @@ fn futures_are_send() {
             Result<Res, Infallible>,
         >,
     >();
-    send::<BulkheadFuture<Ready<Result<Res, Infallible>>, Http, Result<Res, Infallible>>>();
+    send::<
+        BulkheadFuture<
+            Ready<Result<Res, Infallible>>,
+            Http,
+            UntilResponse,
+            Result<Res, Infallible>,
+        >,
+    >();
     send::<LimitedFuture<Ready<Result<Res, Infallible>>, Http, Result<Res, Infallible>>>();
     send::<DeadlineFuture<Ready<Result<Res, Infallible>>, Http, Result<Res, Infallible>>>();
     // axum asks layered services to be Sync too
