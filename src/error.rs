@@ -143,6 +143,7 @@ impl<E> CallError<E> {
     }
 
     /// The inner error, or the rejection without an inner type (the layers answer it).
+    #[cfg(feature = "tower")]
     pub(crate) fn into_rejection(self) -> Result<CallError<std::convert::Infallible>, E> {
         match self {
             CallError::Inner(e) => Err(e),

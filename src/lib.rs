@@ -50,6 +50,7 @@
 //! | `serde` | off | `Serialize` for every status and config and the [`Runtime::snapshot`]: durations as `"250ms"`, Redis passwords hidden |
 //! | `tower` | off | `layer`: tower layers for every primitive, HTTP and gRPC answers to rejections (docs/INTEGRATIONS.md) |
 //! | `axum` | off | `tower`, and the peer-IP key from axum's `ConnectInfo` |
+//! | `reqwest` | off | `client::Downstream`: a reqwest-middleware middleware (a breaker per authority, deadlines out, `Retry-After`, idempotent retries) |
 //! | `test-util` | off | time follows tokio's clock (paused-time tests); fault injection (`Fault`, `inject_fault`) |
 //!
 //! ## Glossary
@@ -63,6 +64,8 @@
 
 pub mod breaker;
 pub mod bulkhead;
+#[cfg(feature = "reqwest")]
+pub mod client;
 mod clock;
 pub mod deadline;
 mod error;

@@ -57,6 +57,8 @@ struct Registry {
     /// The keyed limiters again, as the snapshot sees them (without their key type).
     keyed_views: HashMap<Arc<str>, Arc<dyn Inspect>>,
     bulkheads: HashMap<Arc<str>, Bulkhead>,
+    /// The keyed breakers' names (their breakers run no actor).
+    keyed_breakers: std::collections::HashSet<Arc<str>>,
 }
 
 /// Builds a [`Runtime`].
@@ -237,7 +239,9 @@ impl Runtime {
         name: &str,
         config: BreakerConfig,
     ) -> Result<Breaker, SpawnError> {
-        let name = self.admit(Kind::Breaker, name, |r, n| r.breakers.contains_key(n))?;
+        let name = self.admit(Kind::Breaker, name, |r, n| {
+            r.breakers.contains_key(n) || r.keyed_breakers.contains(n)
+        })?;
         let breaker = Breaker::new(name.clone(), config, self.inner.telemetry.clone())?;
         self.spawn(breaker.shared()).await?;
         self.register(|r| r.breakers.insert(name, breaker.clone()));
@@ -395,6 +399,34 @@ impl Runtime {
         }
         let _ = (name, config);
         Ok(Backend::Local)
+    }
+
+    /// Makes a breaker per key (per downstream host, per tenant...) from one config: see
+    /// [`KeyedBreaker`](crate::breaker::KeyedBreaker). The name is taken as a breaker's
+    /// is (a breaker and a keyed breaker cannot share one). Its breakers run no actor of
+    /// their own: each moves from open to half-open when its next call arrives.
+    ///
+    /// # Errors
+    /// [`SpawnError`] for an empty, invalid or taken name, a shut-down runtime, or a config
+    /// refused by [`KeyedBreakerConfig::validate`](crate::breaker::KeyedBreakerConfig::validate).
+    pub fn keyed_breaker<K>(
+        &self,
+        name: &str,
+        config: crate::breaker::KeyedBreakerConfig,
+    ) -> Result<crate::breaker::KeyedBreaker<K>, SpawnError>
+    where
+        K: Hash + Eq + Clone + std::fmt::Display,
+    {
+        let name = self.admit(Kind::Breaker, name, |r, n| {
+            r.breakers.contains_key(n) || r.keyed_breakers.contains(n)
+        })?;
+        let keyed = crate::breaker::KeyedBreaker::new(
+            Arc::clone(&name),
+            config,
+            self.inner.telemetry.clone(),
+        )?;
+        self.register(|r| r.keyed_breakers.insert(name));
+        Ok(keyed)
     }
 
     /// Spawns a bulkhead (actor `palisade.bulkhead.<name>`).

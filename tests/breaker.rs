@@ -846,3 +846,60 @@ async fn a_dropped_permit_is_cancelled_and_gives_its_probe_slot_back() {
     assert_eq!(b.state(), S::Closed);
     rt.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_breaker_is_bounded_and_drops_only_idle_quiet_breakers() {
+    use palisade::breaker::KeyedBreakerConfig;
+    let rt = Runtime::start().await.unwrap();
+    let config = BreakerConfig::builder()
+        .sliding_window(SlidingWindow::Count(2))
+        .minimum_calls(2)
+        .wait_in_open(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let keyed = rt
+        .keyed_breaker::<String>(
+            "hosts",
+            KeyedBreakerConfig::new(config.clone())
+                .max_keys(2)
+                .idle_after(Duration::from_secs(60)),
+        )
+        .unwrap();
+    let key = |s: &str| s.to_owned();
+    for _ in 0..2 {
+        let _ = keyed
+            .get(&key("a"))
+            .execute(|| async { Err::<(), _>("down") })
+            .await;
+    }
+    assert_eq!(keyed.get(&key("a")).state(), S::Open);
+    keyed
+        .get(&key("b"))
+        .execute(|| async { Ok::<_, ()>(()) })
+        .await
+        .unwrap();
+    assert_eq!(keyed.get(&key("b")).name(), "hosts/b");
+    // at the cap, nothing idle: a new key shares the overflow breaker
+    assert_eq!(keyed.get(&key("c")).name(), "hosts/overflow");
+    assert_eq!(keyed.len(), 2);
+    tokio::time::advance(Duration::from_secs(61)).await;
+    // b is idle and learned nothing: dropped to make room; a is open: kept
+    assert_eq!(keyed.get(&key("c")).name(), "hosts/c");
+    assert_eq!(keyed.len(), 2);
+    let states = keyed.states();
+    assert!(states.contains(&(key("a"), S::Open)), "{states:?}");
+    // the name is taken for breakers too
+    assert!(matches!(
+        rt.breaker("hosts", config).await,
+        Err(palisade::SpawnError::NameTaken { .. })
+    ));
+    assert!(rt
+        .keyed_breaker::<String>(
+            "bad",
+            KeyedBreakerConfig::new(BreakerConfig::default()).max_keys(0)
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("max_keys"));
+    rt.shutdown().await;
+}

@@ -9,6 +9,7 @@
 mod actor;
 mod config;
 mod inflight;
+mod keyed;
 mod machine;
 mod permit;
 mod state;
@@ -26,6 +27,7 @@ pub(crate) use actor::BreakerCommand;
 pub use config::{
     BreakerConfig, BreakerConfigBuilder, Classifier, ErrorClass, OpenBackoff, SlidingWindow,
 };
+pub use keyed::{KeyedBreaker, KeyedBreakerConfig};
 pub(crate) use permit::describe;
 pub use permit::{BreakerPermit, BreakerRejected};
 pub(crate) use state::BreakerShared;

@@ -25,6 +25,7 @@ pub(crate) struct Cell {
 impl Algorithm {
     /// What the `RateLimit` header fields advertise: the most admitted at once, and the time
     /// a spent quota takes to come back in full (GCRA: burst × interval; windows: the window).
+    #[cfg(feature = "tower")]
     pub(crate) fn advertised(&self) -> (u32, std::time::Duration) {
         use std::time::Duration;
         match self {

@@ -157,6 +157,7 @@ impl LimiterShared {
     }
 
     /// The quota and window in force (see `Algorithm::advertised`).
+    #[cfg(feature = "tower")]
     pub(crate) fn advertised(&self) -> (u32, std::time::Duration) {
         self.algorithm().advertised()
     }

@@ -193,6 +193,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
 
     /// The quota and window `key` runs under (see `Algorithm::advertised`): its resolved
     /// quota, or the base one.
+    #[cfg(feature = "tower")]
     pub(crate) fn advertised(&self, key: &K) -> (u32, std::time::Duration) {
         match self.resolved(key) {
             Some(Ok(algorithm)) => algorithm.advertised(),

@@ -100,16 +100,19 @@ impl Limiter {
     }
 
     /// The name, shared (no copy).
+    #[cfg(feature = "tower")]
     pub(crate) fn name_arc(&self) -> &Arc<str> {
         &self.shared.report.name
     }
 
     /// `true` when checks reach a remote backend (some need an await).
+    #[cfg(feature = "tower")]
     pub(crate) fn is_remote(&self) -> bool {
         self.shared.is_remote()
     }
 
     /// The quota and window in force, as the `RateLimit` header fields advertise them.
+    #[cfg(feature = "tower")]
     pub(crate) fn advertised(&self) -> (u32, std::time::Duration) {
         self.shared.advertised()
     }
@@ -363,6 +366,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedLimiter<K> {
 
     /// The quota and window `key` runs under, as the `RateLimit` header fields advertise
     /// them.
+    #[cfg(feature = "tower")]
     pub(crate) fn advertised(&self, key: &K) -> (u32, std::time::Duration) {
         self.shared.advertised(key)
     }
