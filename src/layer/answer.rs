@@ -88,7 +88,7 @@ impl<T, E> Answer<T, E> for Typed {
 /// Rejections as HTTP responses, built by `R` (by default [`HttpResponder`]: 429, 503 or
 /// 504 with `Retry-After` and the `RateLimit` fields). The inner service's errors pass
 /// through unchanged, so the layer fits under axum, hyper and tonic as it is.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Http<R = HttpResponder>(pub R);
 
 impl<B, E, R: Respond<B>> Answer<http::Response<B>, E> for Http<R> {

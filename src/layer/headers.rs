@@ -75,31 +75,40 @@ impl RateLimitInfo {
 
     /// `"<policy>";q=<quota>;w=<window s>`.
     pub fn policy_value(&self) -> String {
-        let mut v = sf_string(&self.policy);
-        v.push_str(&format!(
-            ";q={};w={}",
-            self.quota,
-            retry_after_secs(self.window).max(1)
-        ));
-        v
+        String::from_utf8(self.policy_bytes()).unwrap_or_default()
     }
 
     /// `"<policy>";r=<remaining>;t=<reset s>`.
     pub fn limit_value(&self) -> String {
-        let mut v = sf_string(&self.policy);
-        v.push_str(&format!(
-            ";r={};t={}",
-            self.remaining,
-            retry_after_secs(self.reset)
-        ));
+        String::from_utf8(self.limit_bytes()).unwrap_or_default()
+    }
+
+    // Built byte by byte (no `format!`): these go on every response a limiter decides.
+    fn policy_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.policy.len() + 32);
+        push_sf_string(&mut v, &self.policy);
+        v.extend_from_slice(b";q=");
+        push_u64(&mut v, u64::from(self.quota));
+        v.extend_from_slice(b";w=");
+        push_u64(&mut v, retry_after_secs(self.window).max(1));
+        v
+    }
+
+    fn limit_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.policy.len() + 32);
+        push_sf_string(&mut v, &self.policy);
+        v.extend_from_slice(b";r=");
+        push_u64(&mut v, u64::from(self.remaining));
+        v.extend_from_slice(b";t=");
+        push_u64(&mut v, retry_after_secs(self.reset));
         v
     }
 
     /// Writes `RateLimit-Policy` and `RateLimit`.
     pub fn write(&self, headers: &mut HeaderMap) {
         for (name, value) in [
-            (&RATELIMIT_POLICY, self.policy_value()),
-            (&RATELIMIT, self.limit_value()),
+            (&RATELIMIT_POLICY, self.policy_bytes()),
+            (&RATELIMIT, self.limit_bytes()),
         ] {
             if let Ok(value) = HeaderValue::try_from(value) {
                 headers.insert(name.clone(), value);
@@ -118,23 +127,36 @@ impl RateLimitInfo {
     }
 }
 
-/// A structured-field string (RFC 8941): printable ASCII, `"` and `\` escaped; anything
-/// else (names may hold any printable Unicode) becomes `_`.
-fn sf_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
+/// Appends `s` as a structured-field string (RFC 8941): printable ASCII, `"` and `\`
+/// escaped; anything else (names may hold any printable Unicode) becomes `_`.
+fn push_sf_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
     for c in s.chars() {
         match c {
             '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
+                out.push(b'\\');
+                out.push(c as u8);
             }
-            ' '..='~' => out.push(c),
-            _ => out.push('_'),
+            ' '..='~' => out.push(c as u8),
+            _ => out.push(b'_'),
         }
     }
-    out.push('"');
-    out
+    out.push(b'"');
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 #[cfg(test)]
@@ -148,6 +170,15 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::from_millis(1000)), 1);
         assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
         assert_eq!(retry_after_secs(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn numbers_in_decimal() {
+        for n in [0u64, 7, 10, 99, 1_000_000_007, u64::MAX] {
+            let mut v = Vec::new();
+            push_u64(&mut v, n);
+            assert_eq!(String::from_utf8(v).expect("ASCII digits"), n.to_string());
+        }
     }
 
     #[test]
