@@ -1,12 +1,15 @@
 //! palisade in a real service: an axum API limited per API key (else per peer IP), under a
 //! deadline read from its callers, calling a flaky downstream (500s, hangs, one 429 with
-//! `Retry-After`) through a breaker, a retry and a per-attempt timeout that send the
-//! remaining deadline downstream; `/metrics` for Prometheus; then a bounded load run that
-//! prints what clients saw. Everything binds 127.0.0.1 and ends in a few seconds.
+//! `Retry-After`) through palisade's reqwest middleware (a breaker per downstream host, the
+//! deadline sent along and the request's timeout shrunk to it, `Retry-After` honoured,
+//! idempotent retries that never sleep past the deadline); `/metrics` for Prometheus; then
+//! a bounded load run that prints what clients saw. Everything binds 127.0.0.1 and ends in
+//! a few seconds.
 //!
 //! Run: `cargo run --example axum_service`
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -16,11 +19,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::routing::get;
 use axum::Router;
+use palisade::breaker::KeyedBreakerConfig;
+use palisade::client::Downstream;
 use palisade::layer::{DeadlineLayer, HeaderKey, KeyExtractor, KeyedLimiterLayer, PeerIp};
 use palisade::{
-    deadline, Backoff, BreakerConfig, CallError, Event, KeyedLimiterConfig, LimiterConfig, Policy,
-    Quota, Retry, Runtime, SlidingWindow,
+    deadline, Backoff, BreakerConfig, CallError, Event, KeyedLimiterConfig, LimiterConfig, Quota,
+    Runtime, SlidingWindow,
 };
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
 async fn serve(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -38,8 +44,9 @@ async fn serve(app: Router) -> SocketAddr {
     addr
 }
 
-/// The flaky downstream: every 4th call a 500, every 7th hangs for 2 s, the 10th a 429
-/// with `Retry-After: 1`; it answers with the deadline it was sent.
+/// The flaky downstream: healthy, then six 500s in a row (calls 4-9), one call that hangs
+/// for 2 s (call 15), one 429 with `Retry-After: 1` (call 25); it answers with the deadline
+/// it was sent.
 async fn downstream(
     State(calls): State<Arc<AtomicU32>>,
     headers: HeaderMap,
@@ -51,58 +58,67 @@ async fn downstream(
         .unwrap_or("none")
         .to_owned();
     let mut out = HeaderMap::new();
-    if n == 10 {
-        out.insert("retry-after", "1".parse().expect("a header value"));
-        return (StatusCode::TOO_MANY_REQUESTS, out, sent);
+    match n {
+        4..=9 => (StatusCode::INTERNAL_SERVER_ERROR, out, sent),
+        15 => {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            (StatusCode::OK, out, sent)
+        }
+        25 => {
+            out.insert("retry-after", "1".parse().expect("a header value"));
+            (StatusCode::TOO_MANY_REQUESTS, out, sent)
+        }
+        _ => (
+            StatusCode::OK,
+            out,
+            format!("quote 42 (downstream saw {sent} ms left)"),
+        ),
     }
-    if n % 7 == 0 {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    if n % 4 == 0 {
-        return (StatusCode::INTERNAL_SERVER_ERROR, out, sent);
-    }
-    (
-        StatusCode::OK,
-        out,
-        format!("quote 42 (downstream saw {sent} ms left)"),
-    )
 }
 
 #[derive(Clone)]
 struct Api {
-    http: reqwest::Client,
+    http: ClientWithMiddleware,
     downstream: String,
-    policy: Policy,
 }
 
-/// The API's handler: one downstream call through the policy, the deadline going out.
-async fn quote(State(api): State<Api>) -> (StatusCode, String) {
-    let result = api
-        .policy
-        .execute(|| {
-            let (http, url) = (api.http.clone(), api.downstream.clone());
-            async move {
-                let mut req = http.get(url);
-                if let Some(left) = deadline::header_value() {
-                    req = req.header(deadline::HEADER, left);
-                }
-                let response = req.send().await.map_err(|e| e.to_string())?;
-                match response.status().as_u16() {
-                    500..=599 | 429 => Err(format!("downstream answered {}", response.status())),
-                    _ => response.text().await.map_err(|e| e.to_string()),
-                }
-            }
-        })
-        .await;
-    match result {
-        Ok(body) => (StatusCode::OK, body),
-        Err(CallError::CircuitOpen { .. }) => {
+/// What a downstream failure becomes for our own caller.
+fn answer_for(e: &reqwest_middleware::Error) -> (StatusCode, String) {
+    let rejection = match e {
+        reqwest_middleware::Error::Middleware(e) => e.downcast_ref::<CallError<Infallible>>(),
+        reqwest_middleware::Error::Reqwest(e) if e.is_timeout() => {
+            return (
+                StatusCode::GATEWAY_TIMEOUT,
+                "downstream too slow for our deadline".into(),
+            )
+        }
+        reqwest_middleware::Error::Reqwest(_) => None,
+    };
+    match rejection {
+        Some(CallError::CircuitOpen { .. }) => {
             (StatusCode::SERVICE_UNAVAILABLE, "breaker open".into())
         }
-        Err(CallError::DeadlineExceeded { .. } | CallError::Timeout { .. }) => {
+        Some(CallError::RateLimited { retry_after, .. }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("downstream asked us to wait {retry_after:?}"),
+        ),
+        Some(CallError::DeadlineExceeded { .. }) => {
             (StatusCode::GATEWAY_TIMEOUT, "out of time".into())
         }
-        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()),
+        _ => (StatusCode::BAD_GATEWAY, e.to_string()),
+    }
+}
+
+/// The API's handler: one downstream call through the middleware, under the caller's
+/// deadline (the DeadlineLayer opened it).
+async fn quote(State(api): State<Api>) -> (StatusCode, String) {
+    match api.http.get(&api.downstream).send().await {
+        Ok(r) if r.status().is_success() => (StatusCode::OK, r.text().await.unwrap_or_default()),
+        Ok(r) => (
+            StatusCode::BAD_GATEWAY,
+            format!("downstream answered {}", r.status()),
+        ),
+        Err(e) => answer_for(&e),
     }
 }
 
@@ -121,26 +137,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await;
     println!("downstream (flaky) on http://{down}");
 
-    let breaker = rt
-        .breaker(
-            "downstream",
+    // a breaker per downstream host, created on first use
+    let breakers = rt.keyed_breaker::<String>(
+        "downstream",
+        KeyedBreakerConfig::new(
             BreakerConfig::builder()
                 .sliding_window(SlidingWindow::Count(8))
                 .minimum_calls(4)
                 .failure_rate_threshold(50.0)
                 .wait_in_open(Duration::from_millis(300))
                 .build()?,
-        )
-        .await?;
-    let policy = Policy::new()
-        .retry(
-            Retry::builder()
-                .max_attempts(3)
-                .backoff(Backoff::exponential(Duration::from_millis(20)))
-                .build()?,
-        )
-        .breaker(&breaker)
-        .timeout(Duration::from_millis(250));
+        ),
+    )?;
+    let http = ClientBuilder::new(reqwest::Client::new())
+        .with(Downstream::new(&breakers).retry(3, Backoff::exponential(Duration::from_millis(40))))
+        .build();
     let per_client = rt
         .keyed_limiter(
             "api",
@@ -152,9 +163,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         PeerIp,
     );
     let api = Api {
-        http: reqwest::Client::new(),
+        http,
         downstream: format!("http://{down}/"),
-        policy,
     };
     let metrics = prometheus.clone();
     let app = Router::new()
@@ -171,7 +181,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = serve(app).await;
     println!("API on http://{addr}: /quote (limited per x-api-key, else per IP), /metrics\n");
 
-    // The load: 3 clients, 40 requests each, 10 ms apart; one sends no key.
+    // The load: 3 clients, 40 requests each, 25 ms apart; one sends no key.
     let started = Instant::now();
     let mut tasks = Vec::new();
     for client in ["key-alice", "key-bob", ""] {
@@ -187,7 +197,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let t = Instant::now();
                 let status = req.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
                 seen.push((status, t.elapsed()));
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(25)).await;
             }
             (
                 if client.is_empty() {
@@ -209,6 +219,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{client:>16}: {by_status:?}  (status: count; 0 = no answer)");
         all.extend(seen.into_iter().map(|(_, t)| t));
     }
+    println!(
+        "  (429: our limiter; 503: the downstream's breaker open or its Retry-After running, \
+         answered without calling it; 502: a 5xx after retries; 504: the deadline ran out)"
+    );
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
     println!(
@@ -223,7 +237,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed()
     );
 
-    println!("what the breaker did:");
+    println!("what the breakers did (one per downstream host):");
     while let Ok(event) = events.try_recv() {
         if let Event::BreakerTransition {
             name,
@@ -235,6 +249,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("  breaker `{name}`: {from} -> {to} ({})", reason.as_str());
         }
     }
+    // the counters' per-thread tallies reach the recorder once a second
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let scrape = reqwest::get(format!("http://{addr}/metrics"))
         .await?
         .text()
