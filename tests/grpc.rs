@@ -2,9 +2,12 @@
 //! generated client: rejections arrive as gRPC statuses.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use palisade::layer::{BreakerLayer, DeadlineLayer, GrpcResponder, Http, LimiterLayer};
+use palisade::layer::{
+    BreakerLayer, DeadlineLayer, GrpcResponder, Http, LimiterLayer, PropagateDeadlineLayer,
+};
 use palisade::{BreakerConfig, LimiterConfig, Quota, Runtime};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
@@ -12,8 +15,25 @@ use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
-/// Serves the health service behind `layer` on a free loopback port.
+/// Serves the health service behind `layer` on a free loopback port; a client for it.
 async fn serve<L>(layer: L) -> HealthClient<Channel>
+where
+    L: tower_layer::Layer<tonic::service::Routes> + Clone + Send + 'static,
+    L::Service: tower_service::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    <L::Service as tower_service::Service<http::Request<tonic::body::Body>>>::Future:
+        Send + 'static,
+{
+    HealthClient::new(serve_channel(layer).await)
+}
+
+/// Serves the health service behind `layer` on a free loopback port; a channel to it.
+async fn serve_channel<L>(layer: L) -> Channel
 where
     L: tower_layer::Layer<tonic::service::Routes> + Clone + Send + 'static,
     L::Service: tower_service::Service<
@@ -37,12 +57,11 @@ where
             .await
             .unwrap();
     });
-    let channel = Channel::from_shared(format!("http://{addr}"))
+    Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
         .await
-        .unwrap();
-    HealthClient::new(channel)
+        .unwrap()
 }
 
 fn check() -> tonic::Request<HealthCheckRequest> {
@@ -109,4 +128,92 @@ async fn a_spent_deadline_is_deadline_exceeded_and_grpc_timeout_is_read() {
         .metadata_mut()
         .insert("grpc-timeout", "999999999999H".parse().unwrap());
     client.check(garbage).await.unwrap();
+}
+
+/// Records the deadline headers of every request it passes on.
+#[derive(Clone)]
+struct Recorder<S> {
+    inner: S,
+    seen: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+}
+
+impl<S, B> tower_service::Service<http::Request<B>> for Recorder<S>
+where
+    S: tower_service::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> S::Future {
+        let get = |name: &str| {
+            req.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let seen = (get("x-deadline-remaining"), get("grpc-timeout"));
+        self.seen.lock().unwrap().push(seen);
+        self.inner.call(req)
+    }
+}
+
+#[derive(Clone)]
+struct RecordLayer(Arc<Mutex<Vec<(Option<String>, Option<String>)>>>);
+
+impl<S> tower_layer::Layer<S> for RecordLayer {
+    type Service = Recorder<S>;
+
+    fn layer(&self, inner: S) -> Recorder<S> {
+        Recorder {
+            inner,
+            seen: Arc::clone(&self.0),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tonic_client_sends_its_deadline_and_a_spent_one_sends_nothing() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let channel = tower_layer::Layer::layer(
+        &PropagateDeadlineLayer::new().answer(Http(GrpcResponder)),
+        serve_channel(RecordLayer(Arc::clone(&seen))).await,
+    );
+    let mut client = HealthClient::new(channel);
+
+    // outside a deadline scope: untouched
+    client.check(check()).await.unwrap();
+    // inside one: both headers, never more than is left; a longer grpc-timeout is lowered
+    let mut long = check();
+    long.set_timeout(Duration::from_secs(30));
+    palisade::deadline::within(Duration::from_millis(800), client.check(long))
+        .await
+        .unwrap()
+        .unwrap();
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen[0], (None, None), "{seen:?}");
+        let ms: u64 = seen[1].0.as_deref().unwrap().parse().unwrap();
+        assert!(ms <= 800 && ms > 0, "{seen:?}");
+        let grpc = palisade::deadline::parse_grpc_timeout(seen[1].1.as_deref().unwrap()).unwrap();
+        assert!(grpc <= Duration::from_millis(801), "{seen:?}");
+    }
+    // a spent deadline: DEADLINE_EXCEEDED, and nothing reached the server
+    let spent = palisade::deadline::within(Duration::from_millis(20), async {
+        std::thread::sleep(Duration::from_millis(30));
+        client.check(check()).await
+    })
+    .await;
+    match spent {
+        Ok(Err(status)) => assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}"),
+        Err(_) => {} // the scope's own cut came first: nothing sent either
+        Ok(Ok(_)) => panic!("a call went out with a spent deadline"),
+    }
+    assert_eq!(seen.lock().unwrap().len(), 2);
 }

@@ -8,6 +8,7 @@
 //! | [`KeyedLimiterLayer`] | a quota per key ([`KeyExtractor`]: API key, peer IP, closure...) |
 //! | [`BulkheadLayer`] | a concurrency limit, permit held until the response resolves |
 //! | [`DeadlineLayer`] | the caller's deadline header opens the handler's deadline scope |
+//! | [`PropagateDeadlineLayer`] | clients: outgoing requests carry the task's deadline (`x-deadline-remaining`, `grpc-timeout`) |
 //! | [`PolicyLayer`] | a whole [`Policy`](crate::Policy): deadline, retry, breaker, limiter, bulkhead, timeout (replayable requests) |
 //!
 //! **Every decision is made in `call`.** `poll_ready` is the inner service's (the bulkhead
@@ -73,6 +74,7 @@ mod keyed;
 mod limited;
 mod limiter;
 mod policy;
+mod propagate;
 mod respond;
 
 pub use answer::{Answer, Http, Rejected, Typed};
@@ -90,6 +92,7 @@ pub use keyed::{KeyedLimiterLayer, KeyedLimiterService, MissingKey};
 pub use limited::LimitedFuture;
 pub use limiter::{LimiterLayer, LimiterService};
 pub use policy::{Judge, OkIsSuccess, PolicyFuture, PolicyLayer, PolicyService};
+pub use propagate::{PropagateDeadline, PropagateDeadlineLayer};
 pub use respond::{HttpResponder, Respond, RespondWith};
 
 /// Compile-time proof that the services and their futures are `Send` when the inner
