@@ -130,11 +130,14 @@ async fn a_spent_deadline_is_deadline_exceeded_and_grpc_timeout_is_read() {
     client.check(garbage).await.unwrap();
 }
 
+/// The deadline headers each request arrived with (`x-deadline-remaining`, `grpc-timeout`).
+type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
+
 /// Records the deadline headers of every request it passes on.
 #[derive(Clone)]
 struct Recorder<S> {
     inner: S,
-    seen: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+    seen: Seen,
 }
 
 impl<S, B> tower_service::Service<http::Request<B>> for Recorder<S>
@@ -165,7 +168,7 @@ where
 }
 
 #[derive(Clone)]
-struct RecordLayer(Arc<Mutex<Vec<(Option<String>, Option<String>)>>>);
+struct RecordLayer(Seen);
 
 impl<S> tower_layer::Layer<S> for RecordLayer {
     type Service = Recorder<S>;
