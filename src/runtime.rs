@@ -57,8 +57,8 @@ struct Registry {
     /// The keyed limiters again, as the snapshot sees them (without their key type).
     keyed_views: HashMap<Arc<str>, Arc<dyn Inspect>>,
     bulkheads: HashMap<Arc<str>, Bulkhead>,
-    /// The keyed breakers' names (their breakers run no actor).
-    keyed_breakers: std::collections::HashSet<Arc<str>>,
+    /// The keyed breakers, as the snapshot sees them (their breakers run no actor).
+    keyed_breakers: HashMap<Arc<str>, Arc<dyn Inspect>>,
 }
 
 /// Builds a [`Runtime`].
@@ -240,7 +240,7 @@ impl Runtime {
         config: BreakerConfig,
     ) -> Result<Breaker, SpawnError> {
         let name = self.admit(Kind::Breaker, name, |r, n| {
-            r.breakers.contains_key(n) || r.keyed_breakers.contains(n)
+            r.breakers.contains_key(n) || r.keyed_breakers.contains_key(n)
         })?;
         let breaker = Breaker::new(name.clone(), config, self.inner.telemetry.clone())?;
         self.spawn(breaker.shared()).await?;
@@ -415,17 +415,18 @@ impl Runtime {
         config: crate::breaker::KeyedBreakerConfig,
     ) -> Result<crate::breaker::KeyedBreaker<K>, SpawnError>
     where
-        K: Hash + Eq + Clone + std::fmt::Display,
+        K: Hash + Eq + Clone + std::fmt::Display + Send + Sync + 'static,
     {
         let name = self.admit(Kind::Breaker, name, |r, n| {
-            r.breakers.contains_key(n) || r.keyed_breakers.contains(n)
+            r.breakers.contains_key(n) || r.keyed_breakers.contains_key(n)
         })?;
         let keyed = crate::breaker::KeyedBreaker::new(
             Arc::clone(&name),
             config,
             self.inner.telemetry.clone(),
         )?;
-        self.register(|r| r.keyed_breakers.insert(name));
+        let view = Arc::new(keyed.clone()) as Arc<dyn Inspect>;
+        self.register(|r| r.keyed_breakers.insert(name, view));
         Ok(keyed)
     }
 
@@ -503,6 +504,7 @@ impl Runtime {
             .map(Inspect::snapshot)
             .chain(registry.limiters.values().map(Inspect::snapshot))
             .chain(registry.keyed_views.values().map(|k| k.snapshot()))
+            .chain(registry.keyed_breakers.values().map(|k| k.snapshot()))
             .chain(registry.bulkheads.values().map(Inspect::snapshot))
             .collect();
         drop(registry);

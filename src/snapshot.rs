@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::breaker::{Breaker, BreakerConfig, BreakerStatus};
+use crate::breaker::{Breaker, BreakerConfig, BreakerStatus, KeyedBreaker, KeyedBreakerStatus};
 use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadStatus};
 use crate::kind::Kind;
 use crate::limiter::{KeyedLimiter, KeyedLimiterStatus, Limiter, LimiterConfig, LimiterStatus};
@@ -83,6 +83,8 @@ pub enum PrimitiveStatus {
     Limiter(LimiterStatus),
     /// A keyed rate limiter's.
     KeyedLimiter(KeyedLimiterStatus),
+    /// A keyed breaker (its config is its keys' breaker config).
+    KeyedBreaker(KeyedBreakerStatus),
     /// A bulkhead's.
     Bulkhead(BulkheadStatus),
 }
@@ -117,6 +119,22 @@ impl Inspect for Breaker {
             PrimitiveConfig::Breaker(self.config()),
             PrimitiveStatus::Breaker(self.status()),
             self.supervision(),
+        )
+    }
+}
+
+impl<K> Inspect for KeyedBreaker<K>
+where
+    K: std::hash::Hash + Eq + Clone + std::fmt::Display + Send + Sync + 'static,
+{
+    fn snapshot(&self) -> PrimitiveSnapshot {
+        // its breakers run no actor: nothing restarts, nothing degrades
+        entry(
+            Kind::Breaker,
+            self.name(),
+            PrimitiveConfig::Breaker(self.config()),
+            PrimitiveStatus::KeyedBreaker(self.status()),
+            (0, false),
         )
     }
 }

@@ -888,6 +888,14 @@ async fn a_keyed_breaker_is_bounded_and_drops_only_idle_quiet_breakers() {
     assert_eq!(keyed.len(), 2);
     let states = keyed.states();
     assert!(states.contains(&(key("a"), S::Open)), "{states:?}");
+    let status = keyed.status();
+    assert_eq!((status.keys, status.max_keys, status.open), (2, 2, 1));
+    let snapshot = rt.snapshot();
+    let entry = snapshot.get(palisade::Kind::Breaker, "hosts").unwrap();
+    assert!(
+        matches!(&entry.status, palisade::snapshot::PrimitiveStatus::KeyedBreaker(s) if s.open == 1),
+        "{entry:?}"
+    );
     // the name is taken for breakers too
     assert!(matches!(
         rt.breaker("hosts", config).await,

@@ -71,6 +71,23 @@ impl KeyedBreakerConfig {
     }
 }
 
+/// A keyed breaker's state ([`KeyedBreaker::status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct KeyedBreakerStatus {
+    /// Keys held.
+    pub keys: usize,
+    /// The most keys held at once.
+    pub max_keys: u32,
+    /// Held breakers open (or forced open).
+    pub open: usize,
+    /// Held breakers half-open.
+    pub half_open: usize,
+    /// The state of the breaker keys past the cap share.
+    pub overflow: BreakerState,
+}
+
 struct Slot {
     breaker: Breaker,
     last_used: Instant,
@@ -185,6 +202,32 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
     /// `true` when no key is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The keyed breaker's state now: keys held, the cap, and how many breakers are open or
+    /// half-open. Changes nothing.
+    pub fn status(&self) -> KeyedBreakerStatus {
+        let table = self.shared.table.lock().unwrap_or_else(|p| p.into_inner());
+        let mut status = KeyedBreakerStatus {
+            keys: table.len(),
+            max_keys: self.shared.config.max_keys,
+            open: 0,
+            half_open: 0,
+            overflow: self.shared.overflow.state(),
+        };
+        for slot in table.values() {
+            match slot.breaker.state() {
+                BreakerState::Open | BreakerState::ForcedOpen => status.open += 1,
+                BreakerState::HalfOpen => status.half_open += 1,
+                _ => {}
+            }
+        }
+        status
+    }
+
+    /// The config every key's breaker runs.
+    pub fn config(&self) -> BreakerConfig {
+        self.shared.config.base.clone()
     }
 
     /// Each held key's breaker state.

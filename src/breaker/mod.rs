@@ -27,7 +27,7 @@ pub(crate) use actor::BreakerCommand;
 pub use config::{
     BreakerConfig, BreakerConfigBuilder, Classifier, ErrorClass, OpenBackoff, SlidingWindow,
 };
-pub use keyed::{KeyedBreaker, KeyedBreakerConfig};
+pub use keyed::{KeyedBreaker, KeyedBreakerConfig, KeyedBreakerStatus};
 pub(crate) use permit::describe;
 pub use permit::{BreakerPermit, BreakerRejected};
 pub(crate) use state::BreakerShared;
