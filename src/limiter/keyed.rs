@@ -1,6 +1,6 @@
 //! A keyed limiter's shared state: a quota per key in a sharded table, with bounded memory.
 //!
-//! Keys are hashed once (std's `RandomState`, so untrusted keys cannot aim at one shard) and
+//! Keys are hashed once (foldhash's seeded `quality` hasher, so untrusted keys cannot aim at one shard) and
 //! the hash picks both the shard and the slot. The table holds at most `max_keys` keys (one
 //! count for all shards, so never one more). Only idle keys are ever dropped (back at a full
 //! quota, so they carry nothing): the actor sweeps them every `idle_sweep`, and a new key
@@ -12,7 +12,9 @@
 //! held key holds state, new keys are decided on one **overflow** quota they all share (the
 //! base config's), until idle keys make room. Counted in `palisade_limiter_overflow_total`.
 
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, Hash};
+
+use foldhash::quality::RandomState;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -132,7 +134,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
                     }))
                 })
                 .collect(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             max_keys: config.max_keys as usize,
             len: AtomicUsize::new(0),
             overflow: CachePadded::new(Mutex::new(Cell::default())),
