@@ -422,6 +422,25 @@ async fn the_callers_deadline_bounds_the_handler_and_garbage_is_ignored() {
     }
     let r = get("grpc-timeout", "99999999999H".into()).await;
     assert_eq!(r.text().await.unwrap(), "none");
+    // bytes that are not ASCII (obs-text), and a huge value: ignored too
+    let r = http
+        .get(&url)
+        .header(
+            "x-deadline-remaining",
+            http::HeaderValue::from_bytes(b"5\xff0").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.text().await.unwrap().as_str()),
+        (200, "none")
+    );
+    let r = get("x-deadline-remaining", "9".repeat(4000)).await;
+    assert_eq!(
+        (r.status().as_u16(), r.text().await.unwrap().as_str()),
+        (200, "none")
+    );
     let before = calls.load(Ordering::SeqCst);
     // a spent budget never reaches the handler
     let spent = get("x-deadline-remaining", "0".into()).await;
