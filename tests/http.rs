@@ -755,3 +755,61 @@ async fn until_body_end_holds_the_permit_while_the_body_streams() {
     assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
     rt.shutdown().await;
 }
+
+#[tokio::test]
+async fn in_backpressure_mode_a_full_bulkhead_makes_requests_wait_not_fail() {
+    let rt = Runtime::start().await.unwrap();
+    let pool = rt
+        .bulkhead(
+            "queued",
+            BulkheadConfig::builder()
+                .max_concurrent(1)
+                .max_wait(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let entered = Arc::new(AtomicU32::new(0));
+    let (r2, e2) = (Arc::clone(&release), Arc::clone(&entered));
+    let app = Router::new()
+        .route(
+            "/",
+            get(move || {
+                let (release, entered) = (Arc::clone(&r2), Arc::clone(&e2));
+                async move {
+                    if entered.fetch_add(1, Ordering::SeqCst) == 0 {
+                        release.notified().await;
+                    }
+                    "done"
+                }
+            }),
+        )
+        .layer(BulkheadLayer::new(&pool).http().backpressure(true));
+    let url = serve(app).await;
+    let http = client();
+    let first = tokio::spawn({
+        let (http, url) = (http.clone(), url.clone());
+        async move { http.get(&url).send().await.unwrap().status() }
+    });
+    while entered.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let second = tokio::spawn({
+        let (http, url) = (http.clone(), url.clone());
+        async move { http.get(&url).send().await.unwrap().status() }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        entered.load(Ordering::SeqCst),
+        1,
+        "the second waits for the permit"
+    );
+    assert!(!second.is_finished());
+    release.notify_one();
+    assert_eq!(first.await.unwrap(), 200);
+    assert_eq!(second.await.unwrap(), 200, "it waited, then ran");
+    assert_eq!(entered.load(Ordering::SeqCst), 2);
+    rt.shutdown().await;
+}
