@@ -1059,3 +1059,66 @@ async fn a_refused_redis_limiter_leaves_no_guard_behind() {
         .all(|p| &*p.name != "api.redis"));
     rt.shutdown().await;
 }
+
+/// A plain tower service for the layer tests: echoes its request.
+#[derive(Clone)]
+struct Echo;
+
+impl tower_service::Service<u32> for Echo {
+    type Response = u32;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<u32, std::convert::Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, n: u32) -> Self::Future {
+        std::future::ready(Ok(n))
+    }
+}
+
+/// The limiter layers decide a strict Redis limiter's checks with their round trip inside
+/// the response future (the remote path), for a direct and a keyed limiter.
+#[tokio::test]
+async fn the_limiter_layers_decide_strict_redis_limits() {
+    use palisade::layer::{key_fn, KeyedLimiterLayer, LimiterLayer};
+    use tower_layer::Layer;
+    use tower_service::Service;
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let config =
+        LimiterConfig::gcra(Quota::per_hour(2)).redis(backend(&server).mode(RedisMode::Strict));
+    let direct = rt.limiter("layer-redis", config.clone()).await.unwrap();
+    let mut svc = LimiterLayer::new(&direct).layer(Echo);
+    assert_eq!(svc.call(1).await.unwrap(), 1);
+    assert_eq!(svc.call(2).await.unwrap(), 2);
+    assert!(matches!(
+        svc.call(3).await,
+        Err(CallError::RateLimited { .. })
+    ));
+
+    let keyed = rt
+        .keyed_limiter::<u32>(
+            "layer-redis-keyed",
+            KeyedLimiterConfig::new(config).redis_key(|k: &u32| k.to_string()),
+        )
+        .await
+        .unwrap();
+    let mut svc = KeyedLimiterLayer::new(&keyed, key_fn(|n: &u32| Some(*n % 2))).layer(Echo);
+    assert_eq!(svc.call(2).await.unwrap(), 2);
+    assert_eq!(svc.call(4).await.unwrap(), 4);
+    assert!(
+        matches!(svc.call(6).await, Err(CallError::RateLimited { .. })),
+        "key 0 spent"
+    );
+    assert_eq!(
+        svc.call(1).await.unwrap(),
+        1,
+        "key 1 has its own quota in Redis"
+    );
+    rt.shutdown().await;
+}
