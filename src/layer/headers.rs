@@ -2,6 +2,7 @@
 //! draft-ietf-httpapi-ratelimit-headers-10, the legacy `X-RateLimit-*` trio, and
 //! `Retry-After` in whole seconds rounded up.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +29,9 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
         secs
     }
 }
+
+/// A thread's last `RateLimit-Policy` value: for which limiter, quota and window.
+type LastPolicy = (Arc<str>, u32, Duration, HeaderValue);
 
 /// A limiter's quota and state as the header fields advertise them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,14 +110,40 @@ impl RateLimitInfo {
 
     /// Writes `RateLimit-Policy` and `RateLimit`.
     pub fn write(&self, headers: &mut HeaderMap) {
-        for (name, value) in [
-            (&RATELIMIT_POLICY, self.policy_bytes()),
-            (&RATELIMIT, self.limit_bytes()),
-        ] {
-            if let Ok(value) = HeaderValue::try_from(value) {
-                headers.insert(name.clone(), value);
-            }
+        if let Some(policy) = self.policy_header() {
+            headers.insert(RATELIMIT_POLICY.clone(), policy);
         }
+        if let Ok(limit) = HeaderValue::try_from(self.limit_bytes()) {
+            headers.insert(RATELIMIT.clone(), limit);
+        }
+    }
+
+    /// The `RateLimit-Policy` value. It changes only when a limiter is reconfigured (or, for
+    /// a keyed limiter with plans, from plan to plan), so each thread keeps the last one it
+    /// built and hands out clones while the policy is the same.
+    fn policy_header(&self) -> Option<HeaderValue> {
+        thread_local! {
+            static LAST: RefCell<Option<LastPolicy>> = const { RefCell::new(None) };
+        }
+        LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if let Some((policy, quota, window, value)) = &*last {
+                if Arc::ptr_eq(policy, &self.policy)
+                    && *quota == self.quota
+                    && *window == self.window
+                {
+                    return Some(value.clone());
+                }
+            }
+            let value = HeaderValue::try_from(self.policy_bytes()).ok()?;
+            *last = Some((
+                Arc::clone(&self.policy),
+                self.quota,
+                self.window,
+                value.clone(),
+            ));
+            Some(value)
+        })
     }
 
     /// Writes `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds).
@@ -191,6 +221,18 @@ mod tests {
             reset: Duration::from_millis(1500),
         };
         assert_eq!(info.policy_value(), r#""api \"v1\"_";q=100;w=60"#);
+        // the written fields, twice (the second policy value from the thread's cache), then
+        // with another quota (the cache must not answer)
+        for quota in [100, 100, 7] {
+            let info = RateLimitInfo {
+                quota,
+                ..info.clone()
+            };
+            let mut headers = HeaderMap::new();
+            info.write(&mut headers);
+            assert_eq!(headers[&RATELIMIT_POLICY], info.policy_value().as_str());
+            assert_eq!(headers[&RATELIMIT], info.limit_value().as_str());
+        }
         assert_eq!(info.limit_value(), r#""api \"v1\"_";r=42;t=2"#);
     }
 }
