@@ -157,6 +157,39 @@ fn main() {
             ServiceBuilder::new().concurrency_limit(100).service(Ok200),
         )
         .await;
+        case(
+            "bulkhead (backpressure) vs tower ConcurrencyLimit",
+            f,
+            BulkheadLayer::new(&bulkhead)
+                .http()
+                .backpressure(true)
+                .layer(Ok200),
+            ServiceBuilder::new().concurrency_limit(100).service(Ok200),
+        )
+        .await;
+        if "permit".contains(f) || f.is_empty() {
+            // the owned permits alone: take and give back, no service around them
+            let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                let t = Instant::now();
+                for _ in 0..REQUESTS {
+                    black_box(bulkhead.try_acquire_owned().is_ok());
+                }
+                a.push(t.elapsed().as_nanos() as f64 / REQUESTS as f64);
+                let t = Instant::now();
+                for _ in 0..REQUESTS {
+                    black_box(std::sync::Arc::clone(&sem).try_acquire_owned().is_ok());
+                }
+                b.push(t.elapsed().as_nanos() as f64 / REQUESTS as f64);
+            }
+            let (x, y) = (median(&mut a), median(&mut b));
+            println!(
+                "{:<40} palisade {x:>7.1} ns  peer {y:>7.1} ns  ratio {:.2}",
+                "owned permit vs tokio OwnedSemaphorePermit",
+                x / y
+            );
+        }
         let governor = tower_governor::governor::GovernorConfigBuilder::default()
             .per_nanosecond(1)
             .burst_size(1_000_000_000)

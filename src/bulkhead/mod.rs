@@ -218,6 +218,14 @@ impl Bulkhead {
         Ok(permit.into_owned(Arc::clone(&self.shared)))
     }
 
+    /// A free permit, owned, if one is free right now; `None` (nothing reported, nothing
+    /// counted) when none is: for a caller that will wait instead.
+    #[cfg(feature = "tower")]
+    pub(crate) fn take_free_owned(&self) -> Option<OwnedBulkheadPermit> {
+        let permit = self.shared.acquire_now()?;
+        Some(permit.into_owned(Arc::clone(&self.shared)))
+    }
+
     /// Takes a permit, waiting as configured, owned (see
     /// [`try_acquire_owned`](Self::try_acquire_owned)).
     ///

@@ -151,14 +151,20 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         if self.backpressure && self.reserved.is_none() {
-            let bulkhead = &self.bulkhead;
-            let acquiring = self.acquiring.get_or_insert_with(|| {
-                let bulkhead = bulkhead.clone();
-                std::sync::Mutex::new(Box::pin(async move { bulkhead.acquire_owned().await }))
-            });
-            let acquiring = acquiring.get_mut().unwrap_or_else(|p| p.into_inner());
-            self.reserved = Some(ready!(acquiring.as_mut().poll(cx)));
-            self.acquiring = None;
+            // a free permit needs no wait (and no boxed future)
+            if self.acquiring.is_none() {
+                self.reserved = self.bulkhead.take_free_owned().map(Ok);
+            }
+            if self.reserved.is_none() {
+                let bulkhead = &self.bulkhead;
+                let acquiring = self.acquiring.get_or_insert_with(|| {
+                    let bulkhead = bulkhead.clone();
+                    std::sync::Mutex::new(Box::pin(async move { bulkhead.acquire_owned().await }))
+                });
+                let acquiring = acquiring.get_mut().unwrap_or_else(|p| p.into_inner());
+                self.reserved = Some(ready!(acquiring.as_mut().poll(cx)));
+                self.acquiring = None;
+            }
         }
         self.inner.poll_ready(cx).map_err(|e| self.answer.error(e))
     }
