@@ -6,64 +6,23 @@
 //!
 //! `cargo bench -p palisade-benches --bench layer_rounds` (optionally a case-name filter)
 
-use std::convert::Infallible;
-use std::future::{ready, Ready};
 use std::hint::black_box;
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use http::{Request, Response};
-use palisade::layer::{
-    BreakerLayer, BulkheadLayer, Http, HttpResponder, KeyedLimiterLayer, LimiterLayer, PeerIp,
-};
-use palisade::{BreakerConfig, BulkheadConfig, LimiterConfig, Quota, Runtime, SlidingWindow};
-use tower::{Service, ServiceBuilder, ServiceExt};
+use palisade::layer::{BreakerLayer, BulkheadLayer, KeyedLimiterLayer, LimiterLayer, PeerIp};
 use tower_layer::Layer;
+
+use support::http::{
+    concurrency_limit, drive, governor, no_headers, resilience_breaker, resilience_limiter, Ok200,
+    Primitives, Stack,
+};
 
 const ROUNDS: usize = 21;
 const REQUESTS: u64 = 200_000;
 
-#[derive(Clone, Copy)]
-struct Ok200;
-
-impl Service<Request<Body>> for Ok200 {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Ready<Result<Response<Body>, Infallible>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Infallible>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<Body>) -> Self::Future {
-        ready(Ok(Response::new(Body::empty())))
-    }
-}
-
-fn request() -> Request<Body> {
-    let mut req = Request::new(Body::empty());
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 7], 4242))));
-    req
-}
-
 /// Nanoseconds per request over one round.
-async fn round<S>(svc: &mut S) -> f64
-where
-    S: Service<Request<Body>>,
-    S::Error: std::fmt::Debug,
-{
-    let start = Instant::now();
-    for _ in 0..REQUESTS {
-        let ready = svc.ready().await.expect("ready");
-        black_box(ready.call(black_box(request())).await.is_ok());
-    }
-    start.elapsed().as_nanos() as f64 / REQUESTS as f64
+async fn round(svc: &mut impl Stack) -> f64 {
+    drive(svc, REQUESTS).await.as_nanos() as f64 / REQUESTS as f64
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -71,13 +30,7 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-async fn case<A, B>(name: &str, filter: &str, mut ours: A, mut theirs: B)
-where
-    A: Service<Request<Body>>,
-    A::Error: std::fmt::Debug,
-    B: Service<Request<Body>>,
-    B::Error: std::fmt::Debug,
-{
+async fn case(name: &str, filter: &str, mut ours: impl Stack, mut theirs: impl Stack) {
     if !name.contains(filter) {
         return;
     }
@@ -105,66 +58,30 @@ fn main() {
         .skip(1)
         .find(|a| !a.starts_with("--"))
         .unwrap_or_default();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let rt = support::current_thread();
     rt.block_on(async move {
-        let prt = Runtime::start().await.expect("runtime");
-        let always = LimiterConfig::gcra(Quota::per_second(1_000_000_000).burst(1_000_000_000));
-        let limiter = prt
-            .limiter("rounds", always.clone())
-            .await
-            .expect("limiter");
-        let keyed = prt
-            .keyed_limiter::<std::net::IpAddr>("rounds-ip", always)
-            .await
-            .expect("keyed");
-        let bulkhead = prt
-            .bulkhead(
-                "rounds",
-                BulkheadConfig::builder()
-                    .max_concurrent(100)
-                    .build()
-                    .expect("valid"),
-            )
-            .await
-            .expect("bulkhead");
-        let breaker = prt
-            .breaker(
-                "rounds",
-                BreakerConfig::builder()
-                    .sliding_window(SlidingWindow::Count(100))
-                    .build()
-                    .expect("valid"),
-            )
-            .await
-            .expect("breaker");
-        let no_headers = Http(HttpResponder::new().rate_limit_headers(false));
+        let p = Primitives::spawn().await;
         let f = filter.as_str();
-
+        let bulkhead = BulkheadLayer::new(&p.bulkhead);
         case(
             "bulkhead vs tower ConcurrencyLimit",
             f,
-            BulkheadLayer::new(&bulkhead).http().layer(Ok200),
-            ServiceBuilder::new().concurrency_limit(100).service(Ok200),
+            bulkhead.clone().http().layer(Ok200),
+            concurrency_limit(),
         )
         .await;
         case(
             "bulkhead (typed answer) vs tower ConcurrencyLimit",
             f,
-            BulkheadLayer::new(&bulkhead).layer(Ok200),
-            ServiceBuilder::new().concurrency_limit(100).service(Ok200),
+            bulkhead.clone().layer(Ok200),
+            concurrency_limit(),
         )
         .await;
         case(
             "bulkhead (backpressure) vs tower ConcurrencyLimit",
             f,
-            BulkheadLayer::new(&bulkhead)
-                .http()
-                .backpressure(true)
-                .layer(Ok200),
-            ServiceBuilder::new().concurrency_limit(100).service(Ok200),
+            bulkhead.http().backpressure(true).layer(Ok200),
+            concurrency_limit(),
         )
         .await;
         if "permit".contains(f) || f.is_empty() {
@@ -174,7 +91,7 @@ fn main() {
             for _ in 0..ROUNDS {
                 let t = Instant::now();
                 for _ in 0..REQUESTS {
-                    black_box(bulkhead.try_acquire_owned().is_ok());
+                    black_box(p.bulkhead.try_acquire_owned().is_ok());
                 }
                 a.push(t.elapsed().as_nanos() as f64 / REQUESTS as f64);
                 let t = Instant::now();
@@ -190,50 +107,30 @@ fn main() {
                 x / y
             );
         }
-        let governor = tower_governor::governor::GovernorConfigBuilder::default()
-            .per_nanosecond(1)
-            .burst_size(1_000_000_000)
-            .finish()
-            .expect("tower_governor config");
+        let keyed = KeyedLimiterLayer::new(&p.keyed, PeerIp).answer(no_headers());
         case(
             "keyed by peer IP vs tower_governor",
             f,
-            KeyedLimiterLayer::new(&keyed, PeerIp)
-                .answer(no_headers)
-                .layer(Ok200),
-            tower_governor::GovernorLayer::new(governor).layer(Ok200),
+            keyed.layer(Ok200),
+            governor(),
         )
         .await;
+        let limiter = LimiterLayer::new(&p.limiter).answer(no_headers());
         case(
             "limiter vs tower-resilience",
             f,
-            LimiterLayer::new(&limiter).answer(no_headers).layer(Ok200),
-            ServiceBuilder::new()
-                .layer(
-                    tower_resilience::ratelimiter::RateLimiterLayer::builder()
-                        .limit_for_period(1_000_000_000)
-                        .refresh_period(std::time::Duration::from_secs(1))
-                        .build()
-                        .expect("tower-resilience rate limiter"),
-                )
-                .service(Ok200),
+            limiter.layer(Ok200),
+            resilience_limiter(),
         )
         .await;
+        let breaker = BreakerLayer::new(&p.breaker).http();
         case(
             "breaker vs tower-resilience",
             f,
-            BreakerLayer::new(&breaker).http().layer(Ok200),
-            ServiceBuilder::new()
-                .layer(
-                    tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
-                        .failure_rate_threshold(0.5)
-                        .sliding_window_size(100)
-                        .build()
-                        .expect("tower-resilience config"),
-                )
-                .service(Ok200),
+            breaker.layer(Ok200),
+            resilience_breaker(),
         )
         .await;
-        prt.shutdown().await;
+        p.runtime.shutdown().await;
     });
 }

@@ -15,25 +15,8 @@ use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
-/// Serves the health service behind `layer` on a free loopback port; a client for it.
-async fn serve<L>(layer: L) -> HealthClient<Channel>
-where
-    L: tower_layer::Layer<tonic::service::Routes> + Clone + Send + 'static,
-    L::Service: tower_service::Service<
-            http::Request<tonic::body::Body>,
-            Response = http::Response<tonic::body::Body>,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    <L::Service as tower_service::Service<http::Request<tonic::body::Body>>>::Future:
-        Send + 'static,
-{
-    HealthClient::new(serve_channel(layer).await)
-}
-
 /// Serves the health service behind `layer` on a free loopback port; a channel to it.
-async fn serve_channel<L>(layer: L) -> Channel
+async fn serve<L>(layer: L) -> Channel
 where
     L: tower_layer::Layer<tonic::service::Routes> + Clone + Send + 'static,
     L::Service: tower_service::Service<
@@ -77,7 +60,8 @@ async fn a_rate_limited_call_is_resource_exhausted_with_a_pushback() {
         .limiter("grpc-api", LimiterConfig::gcra(Quota::per_hour(1)))
         .await
         .unwrap();
-    let mut client = serve(LimiterLayer::new(&api).answer(Http(GrpcResponder))).await;
+    let mut client =
+        HealthClient::new(serve(LimiterLayer::new(&api).answer(Http(GrpcResponder))).await);
     client.check(check()).await.unwrap();
     let status = client.check(check()).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
@@ -101,7 +85,8 @@ async fn an_open_breaker_is_unavailable() {
         .breaker("grpc-db", BreakerConfig::default())
         .await
         .unwrap();
-    let mut client = serve(BreakerLayer::new(&db).http().answer(Http(GrpcResponder))).await;
+    let mut client =
+        HealthClient::new(serve(BreakerLayer::new(&db).http().answer(Http(GrpcResponder))).await);
     client.check(check()).await.unwrap();
     db.force_open().await;
     let status = client.check(check()).await.unwrap_err();
@@ -111,7 +96,8 @@ async fn an_open_breaker_is_unavailable() {
 
 #[tokio::test]
 async fn a_spent_deadline_is_deadline_exceeded_and_grpc_timeout_is_read() {
-    let mut client = serve(DeadlineLayer::new().answer(Http(GrpcResponder))).await;
+    let mut client =
+        HealthClient::new(serve(DeadlineLayer::new().answer(Http(GrpcResponder))).await);
     let mut spent = check();
     spent
         .metadata_mut()
@@ -186,7 +172,7 @@ async fn a_tonic_client_sends_its_deadline_and_a_spent_one_sends_nothing() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let channel = tower_layer::Layer::layer(
         &PropagateDeadlineLayer::new().answer(Http(GrpcResponder)),
-        serve_channel(RecordLayer(Arc::clone(&seen))).await,
+        serve(RecordLayer(Arc::clone(&seen))).await,
     );
     let mut client = HealthClient::new(channel);
 

@@ -1,5 +1,7 @@
 //! Shared bench harness (each bench binary uses part of it).
 
+pub mod http;
+
 use std::time::{Duration, Instant};
 
 /// A current-thread tokio runtime.

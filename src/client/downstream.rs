@@ -15,7 +15,7 @@ use crate::breaker::KeyedBreaker;
 use crate::clock::Instant;
 use crate::deadline;
 use crate::error::CallError;
-use crate::layer::{HttpClassifier, Verdict};
+use crate::layer::Verdict;
 use crate::policy::Backoff;
 
 /// The middleware: for each request, the authority's breaker (from a [`KeyedBreaker`]),
@@ -25,14 +25,13 @@ use crate::policy::Backoff;
 /// and 5xx when [`retry`](Self::retry) is set; a backoff that would outlast the deadline is
 /// not slept: the last answer is returned.
 ///
-/// Responses are judged as [`HttpClassifier`] does: 5xx and transport errors fail, 4xx
+/// Responses are judged as [`HttpClassifier`](crate::layer::HttpClassifier) does: 5xx and transport errors fail, 4xx
 /// succeed, throttling is not counted.
 #[derive(Clone, Debug)]
 pub struct Downstream {
     breakers: KeyedBreaker<String>,
     retry: Option<(u32, Backoff)>,
     retry_any_method: bool,
-    classifier: HttpClassifier,
     /// `Retry-After`s still running, per authority.
     waits: Arc<Mutex<HashMap<String, Instant>>>,
 }
@@ -44,7 +43,6 @@ impl Downstream {
             breakers: breakers.clone(),
             retry: None,
             retry_any_method: false,
-            classifier: HttpClassifier::default(),
             waits: Arc::default(),
         }
     }
@@ -131,12 +129,8 @@ impl Downstream {
             Err(_) => Verdict::Failure,
             Ok(r) => crate::layer::verdict_of(r.status(), r.headers().contains_key(RETRY_AFTER)),
         };
-        match verdict {
-            Verdict::Success => permit.success(),
-            Verdict::Failure => permit.failure(),
-            Verdict::Throttled if self.classifier.counts_throttling() => permit.failure(),
-            Verdict::Throttled | Verdict::Ignored => permit.ignored(),
-        }
+        // throttling is not a health failure (the wait is kept below instead)
+        verdict.record(permit, false);
         match result {
             Ok(response) => {
                 if verdict == Verdict::Throttled {

@@ -22,6 +22,19 @@ pub enum Verdict {
     Ignored,
 }
 
+impl Verdict {
+    /// Records this verdict on `permit`; throttling counts as a failure only when
+    /// `throttled_is_failure`.
+    pub fn record(self, permit: BreakerPermit, throttled_is_failure: bool) {
+        match self {
+            Verdict::Success => permit.success(),
+            Verdict::Failure => permit.failure(),
+            Verdict::Throttled if throttled_is_failure => permit.failure(),
+            Verdict::Throttled | Verdict::Ignored => permit.ignored(),
+        }
+    }
+}
+
 /// Records a finished request on the breaker's permit.
 pub trait Classify<T, E>: Clone {
     /// Records how `result` ended on `permit`.
@@ -92,12 +105,8 @@ pub fn verdict_of(status: StatusCode, retry_after: bool) -> Verdict {
 
 impl<B, E> Classify<http::Response<B>, E> for HttpClassifier {
     fn record(&self, permit: BreakerPermit, result: &Result<http::Response<B>, E>) {
-        match self.verdict(result) {
-            Verdict::Success => permit.success(),
-            Verdict::Failure => permit.failure(),
-            Verdict::Throttled if self.throttled_is_failure => permit.failure(),
-            Verdict::Throttled | Verdict::Ignored => permit.ignored(),
-        }
+        self.verdict(result)
+            .record(permit, self.throttled_is_failure);
     }
 }
 
@@ -110,11 +119,7 @@ where
     F: Fn(&Result<T, E>) -> Verdict + Clone,
 {
     fn record(&self, permit: BreakerPermit, result: &Result<T, E>) {
-        match (self.0)(result) {
-            Verdict::Success => permit.success(),
-            Verdict::Failure => permit.failure(),
-            Verdict::Throttled | Verdict::Ignored => permit.ignored(),
-        }
+        (self.0)(result).record(permit, false);
     }
 }
 

@@ -9,8 +9,6 @@ use std::time::Duration;
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
-use crate::limiter::{Allowed, Denied};
-
 /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers-10).
 pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 /// `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10).
@@ -50,30 +48,20 @@ pub struct RateLimitInfo {
 }
 
 impl RateLimitInfo {
-    /// The limiter `policy`'s quota and window (see `Limiter::advertised`), in the state
-    /// an admission left.
-    pub(crate) fn allowed(
+    /// The limiter `policy`'s quota and window (see `Limiter::advertised`), with what a
+    /// decision left: `remaining` units, full again after `reset`.
+    pub(crate) fn new(
         policy: &Arc<str>,
         (quota, window): (u32, Duration),
-        a: &Allowed,
+        remaining: u32,
+        reset: Duration,
     ) -> Self {
         Self {
             policy: Arc::clone(policy),
             quota,
             window,
-            remaining: a.remaining,
-            reset: a.reset_after,
-        }
-    }
-
-    /// The same, in the state a denial saw.
-    pub(crate) fn denied(policy: &Arc<str>, (quota, window): (u32, Duration), d: &Denied) -> Self {
-        Self {
-            policy: Arc::clone(policy),
-            quota,
-            window,
-            remaining: d.remaining,
-            reset: d.reset_after,
+            remaining,
+            reset,
         }
     }
 

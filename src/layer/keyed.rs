@@ -11,11 +11,10 @@ use tower_service::Service;
 use super::answer::{Answer, Http, Rejected, Typed};
 use super::cost::{Cost, One};
 use super::future::LayerFuture;
-use super::headers::RateLimitInfo;
 use super::key::KeyExtractor;
-use super::limited::{Admitted, LimitedFuture};
+use super::limited::{decide, decided, remote, Admitted, LimitedFuture};
 use crate::error::CallError;
-use crate::limiter::{rejection, KeyedLimiter};
+use crate::limiter::KeyedLimiter;
 
 /// What a keyed layer does with a request its extractor finds no key in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -156,83 +155,29 @@ where
             };
         };
         let cost = self.cost.cost(&req);
-        if self.limiter.is_remote() {
-            return self.call_remote(req, key, cost);
-        }
         let limiter = &self.limiter;
-        let answer_wants = self.answer.wants_rate_limit();
-        match limiter.check_n(&key, cost) {
-            Ok(allowed) => {
-                let info = answer_wants.then(|| {
-                    RateLimitInfo::allowed(limiter.name_arc(), limiter.advertised(&key), &allowed)
-                });
-                LayerFuture::running(self.inner.call(req), Admitted { info }, self.answer.clone())
-            }
-            Err(denied) => {
-                let info = answer_wants.then(|| {
-                    RateLimitInfo::denied(limiter.name_arc(), limiter.advertised(&key), &denied)
-                });
-                let rejected =
-                    Rejected::new(rejection(limiter.name_arc(), denied)).with_rate_limit(info);
-                LayerFuture::answered(self.answer.reject(rejected), self.answer.clone())
-            }
+        if limiter.is_remote() {
+            let (limiter, wants) = (limiter.clone(), self.answer.wants_rate_limit());
+            let decision = async move {
+                let decision = limiter.acquire(&key, cost).await;
+                decide(
+                    limiter.name_arc(),
+                    || limiter.advertised(&key),
+                    decision,
+                    wants,
+                )
+            };
+            return remote(&mut self.inner, req, decision, &self.answer);
         }
-    }
-}
-
-impl<S, K, X, A, W> KeyedLimiterService<S, K, X, A, W>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-{
-    /// The Redis path: decide with a round trip, then call the inner service made ready.
-    fn call_remote<Req>(
-        &mut self,
-        req: Req,
-        key: K,
-        cost: u32,
-    ) -> LimitedFuture<S::Future, A, Result<A::Response, A::Error>>
-    where
-        S: Service<Req> + Clone + Send + 'static,
-        S::Future: Send,
-        Req: Send + 'static,
-        A: Answer<S::Response, S::Error> + Send + Sync + 'static,
-        A::Response: Send,
-        A::Error: Send,
-    {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let (limiter, answer) = (self.limiter.clone(), self.answer.clone());
-        LayerFuture::remote(
-            Box::pin(async move {
-                let answer_wants = answer.wants_rate_limit();
-                match limiter.acquire(&key, cost).await {
-                    Ok(allowed) => {
-                        let info = answer_wants.then(|| {
-                            RateLimitInfo::allowed(
-                                limiter.name_arc(),
-                                limiter.advertised(&key),
-                                &allowed,
-                            )
-                        });
-                        let result = inner.call(req).await;
-                        answer.pass(result, info.as_ref())
-                    }
-                    Err(denied) => {
-                        let info = answer_wants.then(|| {
-                            RateLimitInfo::denied(
-                                limiter.name_arc(),
-                                limiter.advertised(&key),
-                                &denied,
-                            )
-                        });
-                        answer.reject(
-                            Rejected::new(rejection(limiter.name_arc(), denied))
-                                .with_rate_limit(info),
-                        )
-                    }
-                }
-            }),
-            self.answer.clone(),
+        let decision = limiter.check_n(&key, cost);
+        let (inner, answer) = (&mut self.inner, &self.answer);
+        decided(
+            inner,
+            req,
+            limiter.name_arc(),
+            || limiter.advertised(&key),
+            decision,
+            answer,
         )
     }
 }

@@ -1,9 +1,18 @@
-//! What the limiter layers do when an admitted request's inner future ends: pass the
+//! What the limiter layers share: a decision turned into the request's fate (admitted,
+//! with the limiter's state for the answer, or answered at once), the remote path that
+//! decides with a round trip before it calls, and the finish step that passes an admitted
 //! result on with the limiter's state (the `RateLimit` fields of an HTTP answer).
 
-use super::answer::Answer;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_service::Service;
+
+use super::answer::{Answer, Rejected};
 use super::future::{Finish, LayerFuture};
 use super::headers::RateLimitInfo;
+use crate::limiter::{rejection, Allowed, Denied};
 
 /// An admitted request's limiter state, for the answer.
 #[doc(hidden)]
@@ -23,3 +32,102 @@ impl<T, E, A: Answer<T, E>> Finish<Result<T, E>, A> for Admitted {
 
 /// The response future of the limiter services.
 pub type LimitedFuture<F, A, R> = LayerFuture<F, A, Admitted, R>;
+
+/// The limiter `name`'s `decision`: `Ok` admits the request, `Err` rejects it; each with
+/// the limiter's state when the answer writes it (`advertised` gives the quota and window,
+/// read only then).
+/// The answer to a local denial, out of the admitted path.
+#[cold]
+fn answer_rejection<F, A: Answer<T, E>, T, E>(
+    name: &Arc<str>,
+    advertised: impl FnOnce() -> (u32, Duration),
+    d: Denied,
+    answer: &A,
+) -> LimitedFuture<F, A, Result<A::Response, A::Error>> {
+    let info = answer
+        .wants_rate_limit()
+        .then(|| RateLimitInfo::new(name, advertised(), d.remaining, d.reset_after));
+    let rejected = Rejected::new(rejection(name, d)).with_rate_limit(info);
+    LayerFuture::answered(answer.reject(rejected), answer.clone())
+}
+
+/// (The remote path's form of [`decided`].)
+#[inline]
+pub(crate) fn decide(
+    name: &Arc<str>,
+    advertised: impl FnOnce() -> (u32, Duration),
+    decision: Result<Allowed, Denied>,
+    wants_rate_limit: bool,
+) -> Result<Admitted, Rejected> {
+    let info = |remaining, reset| {
+        wants_rate_limit.then(|| RateLimitInfo::new(name, advertised(), remaining, reset))
+    };
+    match decision {
+        Ok(a) => Ok(Admitted {
+            info: info(a.remaining, a.reset_after),
+        }),
+        Err(d) => {
+            let info = info(d.remaining, d.reset_after);
+            Err(Rejected::new(rejection(name, d)).with_rate_limit(info))
+        }
+    }
+}
+
+/// The request's future once the limiter `name` decided in `call`: the inner call, or the
+/// answer to the rejection. (The same as [`decide`], without a `Result` in between: this is
+/// every local check's path.)
+#[inline(always)]
+pub(crate) fn decided<S, Req, A>(
+    inner: &mut S,
+    req: Req,
+    name: &Arc<str>,
+    advertised: impl FnOnce() -> (u32, Duration),
+    decision: Result<Allowed, Denied>,
+    answer: &A,
+) -> LimitedFuture<S::Future, A, Result<A::Response, A::Error>>
+where
+    S: Service<Req>,
+    A: Answer<S::Response, S::Error>,
+{
+    match decision {
+        Ok(a) => {
+            let info = answer
+                .wants_rate_limit()
+                .then(|| RateLimitInfo::new(name, advertised(), a.remaining, a.reset_after));
+            LayerFuture::running(inner.call(req), Admitted { info }, answer.clone())
+        }
+        Err(d) => answer_rejection(name, advertised, d, answer),
+    }
+}
+
+/// The remote path (a limiter in Redis): `decision` makes its round trip inside the
+/// response future, then the inner service that was made ready is called (a clone takes
+/// its place in the service).
+pub(crate) fn remote<S, Req, A, D>(
+    inner: &mut S,
+    req: Req,
+    decision: D,
+    answer: &A,
+) -> LimitedFuture<S::Future, A, Result<A::Response, A::Error>>
+where
+    S: Service<Req> + Clone + Send + 'static,
+    S::Future: Send,
+    Req: Send + 'static,
+    A: Answer<S::Response, S::Error> + Send + Sync + 'static,
+    A::Response: Send,
+    A::Error: Send,
+    D: Future<Output = Result<Admitted, Rejected>> + Send + 'static,
+{
+    let clone = inner.clone();
+    let mut inner = std::mem::replace(inner, clone);
+    let on_done = answer.clone();
+    LayerFuture::remote(
+        Box::pin(async move {
+            match decision.await {
+                Ok(admitted) => admitted.finish(inner.call(req).await, &on_done),
+                Err(rejected) => on_done.reject(rejected),
+            }
+        }),
+        answer.clone(),
+    )
+}

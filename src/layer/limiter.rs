@@ -5,12 +5,10 @@ use std::task::{Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::answer::{Answer, Http, Rejected, Typed};
+use super::answer::{Answer, Http, Typed};
 use super::cost::{Cost, One};
-use super::future::LayerFuture;
-use super::headers::RateLimitInfo;
-use super::limited::{Admitted, LimitedFuture};
-use crate::limiter::{rejection, Limiter};
+use super::limited::{decide, decided, remote, LimitedFuture};
+use crate::limiter::Limiter;
 
 /// Puts a [`Limiter`] in front of a service: each request spends its cost (one unit, or
 /// [`cost`](Self::cost)), decided in `call`; a denied request never reaches the inner
@@ -107,76 +105,24 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let cost = self.cost.cost(&req);
-        if self.limiter.is_remote() {
-            return self.call_remote(req, cost);
-        }
         let limiter = &self.limiter;
-        let answer_wants = self.answer.wants_rate_limit();
-        match limiter.check_n(cost) {
-            Ok(allowed) => {
-                let info = answer_wants.then(|| {
-                    RateLimitInfo::allowed(limiter.name_arc(), limiter.advertised(), &allowed)
-                });
-                LayerFuture::running(self.inner.call(req), Admitted { info }, self.answer.clone())
-            }
-            Err(denied) => {
-                let info = answer_wants.then(|| {
-                    RateLimitInfo::denied(limiter.name_arc(), limiter.advertised(), &denied)
-                });
-                let rejected =
-                    Rejected::new(rejection(limiter.name_arc(), denied)).with_rate_limit(info);
-                LayerFuture::answered(self.answer.reject(rejected), self.answer.clone())
-            }
+        if limiter.is_remote() {
+            let (limiter, wants) = (limiter.clone(), self.answer.wants_rate_limit());
+            let decision = async move {
+                let decision = limiter.acquire(cost).await;
+                decide(limiter.name_arc(), || limiter.advertised(), decision, wants)
+            };
+            return remote(&mut self.inner, req, decision, &self.answer);
         }
-    }
-}
-
-impl<S, A, W> LimiterService<S, A, W> {
-    /// The Redis path: decide with a round trip, then call the inner service that was
-    /// made ready (a clone takes its place here).
-    fn call_remote<Req>(
-        &mut self,
-        req: Req,
-        cost: u32,
-    ) -> LimitedFuture<S::Future, A, Result<A::Response, A::Error>>
-    where
-        S: Service<Req> + Clone + Send + 'static,
-        S::Future: Send,
-        Req: Send + 'static,
-        A: Answer<S::Response, S::Error> + Send + Sync + 'static,
-        A::Response: Send,
-        A::Error: Send,
-    {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let (limiter, answer) = (self.limiter.clone(), self.answer.clone());
-        LayerFuture::remote(
-            Box::pin(async move {
-                let answer_wants = answer.wants_rate_limit();
-                match limiter.acquire(cost).await {
-                    Ok(allowed) => {
-                        let info = answer_wants.then(|| {
-                            RateLimitInfo::allowed(
-                                limiter.name_arc(),
-                                limiter.advertised(),
-                                &allowed,
-                            )
-                        });
-                        let result = inner.call(req).await;
-                        answer.pass(result, info.as_ref())
-                    }
-                    Err(denied) => {
-                        let info = answer_wants.then(|| {
-                            RateLimitInfo::denied(limiter.name_arc(), limiter.advertised(), &denied)
-                        });
-                        answer.reject(
-                            Rejected::new(rejection(limiter.name_arc(), denied))
-                                .with_rate_limit(info),
-                        )
-                    }
-                }
-            }),
-            self.answer.clone(),
+        let decision = limiter.check_n(cost);
+        let (inner, answer) = (&mut self.inner, &self.answer);
+        decided(
+            inner,
+            req,
+            limiter.name_arc(),
+            || limiter.advertised(),
+            decision,
+            answer,
         )
     }
 }
