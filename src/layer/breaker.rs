@@ -111,7 +111,7 @@ where
         match self.breaker.try_acquire() {
             Ok(permit) => {
                 let done = BreakerDone {
-                    permit,
+                    permit: Some(permit),
                     classify: self.classify.clone(),
                 };
                 LayerFuture::running(self.inner.call(req), done, self.answer.clone())
@@ -129,7 +129,9 @@ where
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct BreakerDone<C> {
-    permit: BreakerPermit,
+    /// Taken when the outcome is recorded; dropped unrecorded (the future dropped before
+    /// it resolved), it counts as cancelled.
+    permit: Option<BreakerPermit>,
     classify: C,
 }
 
@@ -141,8 +143,10 @@ where
     type Output = Result<A::Response, A::Error>;
 
     #[inline]
-    fn finish(self, output: Result<T, E>, answer: &A) -> Self::Output {
-        self.classify.record(self.permit, &output);
+    fn finish(&mut self, output: Result<T, E>, answer: &A) -> Self::Output {
+        if let Some(permit) = self.permit.take() {
+            self.classify.record(permit, &output);
+        }
         answer.pass(output, None)
     }
 }

@@ -20,8 +20,9 @@ type Acquiring = std::sync::Mutex<
 >;
 
 /// Puts a [`Bulkhead`] in front of a service: at most `max_concurrent` requests in the
-/// inner service at once. A request takes an owned permit and holds it until its response
-/// future resolves (or is dropped: a cancelled request gives its permit back).
+/// inner service at once. A request takes an owned permit; its response future holds it and
+/// gives it back when dropped, whether it resolved or was cancelled (as tower's
+/// `ConcurrencyLimit` does: every executor drops a future once it has resolved).
 ///
 /// Two ways to meet a full bulkhead:
 /// - **reject** (the default): `call` takes a free permit or rejects at once
@@ -169,6 +170,7 @@ where
         self.inner.poll_ready(cx).map_err(|e| self.answer.error(e))
     }
 
+    #[inline(always)]
     fn call(&mut self, req: Req) -> Self::Future {
         let permit = match self.reserved.take() {
             Some(reserved) => reserved,
@@ -178,25 +180,33 @@ where
             Ok(permit) => LayerFuture::running(
                 self.inner.call(req),
                 BulkheadDone {
-                    permit,
+                    permit: Some(permit),
                     hold: self.hold,
                 },
                 self.answer.clone(),
             ),
-            Err(rejected) => {
-                let answer = self.answer.reject(Rejected::new(CallError::from(rejected)));
-                LayerFuture::answered(answer, self.answer.clone())
-            }
+            Err(rejected) => rejected_future(&self.answer, rejected),
         }
     }
 }
 
-/// What a bulkhead layer does when the inner future ends: gives the permit back, or hands
-/// it to the response body ([`UntilBodyEnd`]); a dropped future gives it back too.
+#[cold]
+#[inline(never)]
+fn rejected_future<F, A: Clone + Answer<T, E>, X, T, E>(
+    answer: &A,
+    rejected: BulkheadRejected,
+) -> LayerFuture<F, A, X, Result<A::Response, A::Error>> {
+    let ready = answer.reject(Rejected::new(CallError::from(rejected)));
+    LayerFuture::answered(ready, answer.clone())
+}
+
+/// What a bulkhead layer does when the inner future ends: hands the permit to the response
+/// body ([`UntilBodyEnd`]) or leaves it to go back with the future.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct BulkheadDone<H> {
-    permit: OwnedBulkheadPermit,
+    /// Taken by [`UntilBodyEnd`]; otherwise given back when the future is dropped.
+    permit: Option<OwnedBulkheadPermit>,
     hold: H,
 }
 
@@ -208,11 +218,12 @@ where
     type Output = Result<A::Response, A::Error>;
 
     #[inline]
-    fn finish(self, output: Result<T, E>, answer: &A) -> Self::Output {
-        let output = output.map(|response| self.hold.hold(self.permit, response));
+    fn finish(&mut self, output: Result<T, E>, answer: &A) -> Self::Output {
+        let output = output.map(|response| self.hold.hold(&mut self.permit, response));
         answer.pass(output, None)
     }
 }
 
-/// The response future of [`BulkheadService`]: holds the permit until it resolves.
+/// The response future of [`BulkheadService`]: holds the permit until it has resolved and
+/// is dropped (or is dropped before).
 pub type BulkheadFuture<F, A, H, R> = LayerFuture<F, A, BulkheadDone<H>, R>;

@@ -159,7 +159,7 @@ impl<T, E, A: Answer<T, E>> Finish<Result<Result<T, E>, CallError<Infallible>>, 
 
     #[inline]
     fn finish(
-        self,
+        &mut self,
         output: Result<Result<T, E>, CallError<Infallible>>,
         answer: &A,
     ) -> Self::Output {

@@ -13,15 +13,18 @@ use pin_project_lite::pin_project;
 pub(crate) type Remote<R> = Pin<Box<dyn Future<Output = R> + Send>>;
 
 /// What a layer does when the inner future ends: turn its output into the answer (record
-/// a breaker outcome, give a permit back, add headers...). Implemented by each layer's
-/// per-request state; not for use outside palisade.
+/// a breaker outcome, hand a permit to the body, add headers...). Implemented by each
+/// layer's per-request state, which lives in the future and is dropped with it (a bulkhead
+/// permit held until the response resolves goes back then, as tower's `ConcurrencyLimit`
+/// does: giving it back before the response has left the future costs two copies of the
+/// response). Not for use outside palisade.
 #[doc(hidden)]
 pub trait Finish<O, A> {
     /// The service's result.
     type Output;
 
-    /// The answer for the inner future's `output`.
-    fn finish(self, output: O, answer: &A) -> Self::Output;
+    /// The answer for the inner future's `output` (called once).
+    fn finish(&mut self, output: O, answer: &A) -> Self::Output;
 }
 
 pin_project! {
@@ -38,8 +41,9 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, X, R> {
-        Running { #[pin] fut: F, finish: Option<X> },
-        Answered { ready: Option<R> },
+        Running { #[pin] fut: F, finish: X },
+        // boxed: the admitted path's future stays as small as the inner one allows
+        Answered { ready: Option<Box<R>> },
         Remote { remote: Remote<R> },
     }
 }
@@ -49,10 +53,7 @@ impl<F, A, X, R> LayerFuture<F, A, X, R> {
     #[inline]
     pub(crate) fn running(fut: F, finish: X, answer: A) -> Self {
         Self {
-            state: State::Running {
-                fut,
-                finish: Some(finish),
-            },
+            state: State::Running { fut, finish },
             answer,
         }
     }
@@ -60,7 +61,9 @@ impl<F, A, X, R> LayerFuture<F, A, X, R> {
     /// An answer decided in `call` (a rejection).
     pub(crate) fn answered(ready: R, answer: A) -> Self {
         Self {
-            state: State::Answered { ready: Some(ready) },
+            state: State::Answered {
+                ready: Some(Box::new(ready)),
+            },
             answer,
         }
     }
@@ -100,13 +103,10 @@ where
         match this.state.project() {
             StateProj::Running { fut, finish } => {
                 let output = ready!(fut.poll(cx));
-                let finish = finish
-                    .take()
-                    .expect("a layer's future polled after it completed");
                 Poll::Ready(finish.finish(output, this.answer))
             }
             StateProj::Answered { ready } => Poll::Ready(
-                ready
+                *ready
                     .take()
                     .expect("a layer's future polled after it completed"),
             ),

@@ -15,11 +15,13 @@ pub trait Hold<T>: Copy {
     /// The response, as the layer passes it on.
     type Response;
 
-    /// The response of a request that held `permit`.
-    fn hold(self, permit: OwnedBulkheadPermit, response: T) -> Self::Response;
+    /// The response of a request holding `permit`: the permit stays in the response future
+    /// (and goes back when the future is dropped) unless this takes it.
+    fn hold(self, permit: &mut Option<OwnedBulkheadPermit>, response: T) -> Self::Response;
 }
 
-/// The permit goes back when the response future resolves (or is dropped).
+/// The permit goes back with the response future: when it has resolved and is dropped (as
+/// tower's `ConcurrencyLimit` gives its permit back), or is dropped before resolving.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UntilResponse;
 
@@ -27,8 +29,7 @@ impl<T> Hold<T> for UntilResponse {
     type Response = T;
 
     #[inline]
-    fn hold(self, permit: OwnedBulkheadPermit, response: T) -> T {
-        drop(permit);
+    fn hold(self, _: &mut Option<OwnedBulkheadPermit>, response: T) -> T {
         response
     }
 }
@@ -41,10 +42,14 @@ pub struct UntilBodyEnd;
 impl<B> Hold<http::Response<B>> for UntilBodyEnd {
     type Response = http::Response<PermitBody<B>>;
 
-    fn hold(self, permit: OwnedBulkheadPermit, response: http::Response<B>) -> Self::Response {
+    fn hold(
+        self,
+        permit: &mut Option<OwnedBulkheadPermit>,
+        response: http::Response<B>,
+    ) -> Self::Response {
         response.map(|inner| PermitBody {
             inner,
-            permit: Some(permit),
+            permit: permit.take(),
         })
     }
 }

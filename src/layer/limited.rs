@@ -18,15 +18,17 @@ use crate::limiter::{rejection, Allowed, Denied};
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Admitted {
-    pub(crate) info: Option<RateLimitInfo>,
+    /// Boxed: a request whose answer writes no headers carries a null pointer, not 48
+    /// bytes, through every move of its future.
+    pub(crate) info: Option<Box<RateLimitInfo>>,
 }
 
 impl<T, E, A: Answer<T, E>> Finish<Result<T, E>, A> for Admitted {
     type Output = Result<A::Response, A::Error>;
 
     #[inline]
-    fn finish(self, output: Result<T, E>, answer: &A) -> Self::Output {
-        answer.pass(output, self.info.as_ref())
+    fn finish(&mut self, output: Result<T, E>, answer: &A) -> Self::Output {
+        answer.pass(output, self.info.as_deref())
     }
 }
 
@@ -64,7 +66,7 @@ pub(crate) fn decide(
     };
     match decision {
         Ok(a) => Ok(Admitted {
-            info: info(a.remaining, a.reset_after),
+            info: info(a.remaining, a.reset_after).map(Box::new),
         }),
         Err(d) => {
             let info = info(d.remaining, d.reset_after);
@@ -93,7 +95,8 @@ where
         Ok(a) => {
             let info = answer
                 .wants_rate_limit()
-                .then(|| RateLimitInfo::new(name, advertised(), a.remaining, a.reset_after));
+                .then(|| RateLimitInfo::new(name, advertised(), a.remaining, a.reset_after))
+                .map(Box::new);
             LayerFuture::running(inner.call(req), Admitted { info }, answer.clone())
         }
         Err(d) => answer_rejection(name, advertised, d, answer),
@@ -124,7 +127,7 @@ where
     LayerFuture::remote(
         Box::pin(async move {
             match decision.await {
-                Ok(admitted) => admitted.finish(inner.call(req).await, &on_done),
+                Ok(mut admitted) => admitted.finish(inner.call(req).await, &on_done),
                 Err(rejected) => on_done.reject(rejected),
             }
         }),
