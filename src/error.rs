@@ -386,6 +386,10 @@ pub enum StartError {
     /// The root supervisor actor could not start.
     #[error("the root supervisor failed to start: {0}")]
     Supervisor(String),
+    /// The config file was refused (feature `config`); nothing of it was spawned.
+    #[cfg(feature = "config")]
+    #[error(transparent)]
+    ConfigFile(#[from] crate::config::ConfigFileError),
 }
 
 /// Why a control request (reconfigure, resize, manual state) to a running primitive failed.

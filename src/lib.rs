@@ -67,6 +67,8 @@ pub mod bulkhead;
 #[cfg(feature = "reqwest")]
 pub mod client;
 mod clock;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod deadline;
 mod error;
 mod kind;

@@ -42,11 +42,17 @@ pub struct Runtime {
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     supervisor: ActorRef<SupervisorMsg>,
     telemetry: Telemetry,
     registry: Mutex<Registry>,
     shut_down: AtomicBool,
+    /// The config file and what was applied from it (one reload at a time).
+    #[cfg(feature = "config")]
+    config: tokio::sync::Mutex<crate::config::ConfigState>,
+    /// The file watcher, when asked for; dropped at shutdown.
+    #[cfg(feature = "config")]
+    watch: Mutex<Option<crate::config::Watch>>,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +65,11 @@ struct Registry {
     bulkheads: HashMap<Arc<str>, Bulkhead>,
     /// The keyed breakers, as the snapshot sees them (their breakers run no actor).
     keyed_breakers: HashMap<Arc<str>, Arc<dyn Inspect>>,
+    /// Retries and policies a config file declared (values: a reload swaps them).
+    #[cfg(feature = "config")]
+    retries: HashMap<String, crate::Retry>,
+    #[cfg(feature = "config")]
+    policies: HashMap<String, crate::Policy>,
 }
 
 /// Builds a [`Runtime`].
@@ -74,6 +85,8 @@ pub struct RuntimeBuilder {
     event_capacity: usize,
     max_restarts: u32,
     restart_window: Duration,
+    #[cfg(feature = "config")]
+    config: crate::config::FileSettings,
 }
 
 impl Default for RuntimeBuilder {
@@ -82,6 +95,8 @@ impl Default for RuntimeBuilder {
             event_capacity: 1024,
             max_restarts: 5,
             restart_window: Duration::from_secs(10),
+            #[cfg(feature = "config")]
+            config: crate::config::FileSettings::default(),
         }
     }
 }
@@ -107,6 +122,33 @@ impl RuntimeBuilder {
     /// The sliding window over which restarts are counted.
     pub fn restart_window(mut self, window: Duration) -> Self {
         self.restart_window = window;
+        self
+    }
+
+    /// Spawns everything `path` declares when the runtime starts (feature `config`; see
+    /// [`palisade::config`](crate::config)). A refused file fails `start` with
+    /// [`StartError::ConfigFile`]; [`Runtime::reload_config`] reads it again.
+    #[cfg(feature = "config")]
+    pub fn config_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.path = Some(path.into());
+        self
+    }
+
+    /// The prefix of the environment variables that override the config file
+    /// (default [`ENV_PREFIX`](crate::config::ENV_PREFIX), `PALISADE_`).
+    #[cfg(feature = "config")]
+    pub fn config_env_prefix(mut self, prefix: &str) -> Self {
+        self.config.env_prefix = prefix.to_owned();
+        self
+    }
+
+    /// Watches the config file and reloads it when its text changes (its directory is
+    /// watched, so editors' atomic renames and Kubernetes ConfigMap swaps are seen). Each
+    /// outcome is an [`Event::ConfigReloaded`](crate::Event::ConfigReloaded) or
+    /// [`Event::ConfigRejected`](crate::Event::ConfigRejected). Off by default.
+    #[cfg(feature = "config")]
+    pub fn watch_config(mut self, on: bool) -> Self {
+        self.config.watch = on;
         self
     }
 
@@ -147,14 +189,24 @@ impl RuntimeBuilder {
         let (supervisor, _join) = Actor::spawn(None, Supervisor, (telemetry.clone(), intensity))
             .await
             .map_err(|e| StartError::Supervisor(e.to_string()))?;
-        Ok(Runtime {
+        let runtime = Runtime {
             inner: Arc::new(Inner {
                 supervisor,
                 telemetry,
                 registry: Mutex::new(Registry::default()),
                 shut_down: AtomicBool::new(false),
+                #[cfg(feature = "config")]
+                config: tokio::sync::Mutex::new(crate::config::ConfigState::new(&self.config)),
+                #[cfg(feature = "config")]
+                watch: Mutex::new(None),
             }),
-        })
+        };
+        #[cfg(feature = "config")]
+        if let Err(e) = runtime.start_config(&self.config).await {
+            runtime.shutdown().await;
+            return Err(StartError::ConfigFile(e));
+        }
+        Ok(runtime)
     }
 }
 
@@ -562,12 +614,72 @@ impl Runtime {
         if self.inner.shut_down.swap(true, Ordering::AcqRel) {
             return;
         }
+        #[cfg(feature = "config")]
+        drop(
+            self.inner
+                .watch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
         let _ = ractor::call!(self.inner.supervisor, SupervisorMsg::StopAll);
         let _ = self
             .inner
             .supervisor
             .stop_and_wait(Some("runtime shutdown".into()), None)
             .await;
+    }
+
+    /// The config state (feature `config`).
+    #[cfg(feature = "config")]
+    pub(crate) fn config_state(&self) -> &tokio::sync::Mutex<crate::config::ConfigState> {
+        &self.inner.config
+    }
+
+    /// Where the file watcher is kept (dropped at shutdown).
+    #[cfg(feature = "config")]
+    pub(crate) fn watch_slot(&self) -> &Mutex<Option<crate::config::Watch>> {
+        &self.inner.watch
+    }
+
+    /// A handle that does not keep the runtime alive (the file watcher holds one).
+    #[cfg(feature = "config")]
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// The runtime behind a [`downgrade`](Self::downgrade)d handle, while it lives.
+    #[cfg(feature = "config")]
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Runtime> {
+        weak.upgrade().map(|inner| Runtime { inner })
+    }
+
+    /// Swaps in a file's retries and policies.
+    #[cfg(feature = "config")]
+    pub(crate) fn set_declared_values(
+        &self,
+        retries: HashMap<String, crate::Retry>,
+        policies: HashMap<String, crate::Policy>,
+    ) {
+        let mut registry = self.registry();
+        registry.retries = retries;
+        registry.policies = policies;
+    }
+
+    /// The retry a config file declared under `name` (feature `config`). Its events go to
+    /// this runtime's bus.
+    #[cfg(feature = "config")]
+    pub fn get_retry(&self, name: &str) -> Option<crate::Retry> {
+        self.registry().retries.get(name).cloned()
+    }
+
+    /// The policy a config file declared under `name` (feature `config`): the instances it
+    /// names, composed. A reload that changes the policy swaps the one returned here; a
+    /// clone taken before keeps the old composition (the instances in it are the same live
+    /// primitives, reconfigured in place).
+    #[cfg(feature = "config")]
+    pub fn get_policy(&self, name: &str) -> Option<crate::Policy> {
+        self.registry().policies.get(name).cloned()
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {

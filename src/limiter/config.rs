@@ -394,6 +394,9 @@ fn window_params(limit: u32, window: Duration) -> Result<(u32, u64), ConfigError
 /// A per-key quota: a plan or tier decides each key's quota ("free" 10/s, "pro" 100/s).
 pub type QuotaResolver<K> = Arc<dyn Fn(&K) -> Quota + Send + Sync>;
 
+/// A resolver as the limiter holds it: `None` leaves the key on the base config.
+pub(crate) type Resolve<K> = Arc<dyn Fn(&K) -> Option<Quota> + Send + Sync>;
+
 /// A keyed limiter's configuration: the algorithm, per-key quotas, and memory bounds.
 ///
 /// # Defaults
@@ -402,7 +405,7 @@ pub type QuotaResolver<K> = Arc<dyn Fn(&K) -> Quota + Send + Sync>;
 /// - `idle_sweep`: every 10 s the actor drops keys back at a full quota (they carry nothing)
 pub struct KeyedLimiterConfig<K> {
     pub(crate) base: LimiterConfig,
-    pub(crate) resolver: Option<QuotaResolver<K>>,
+    pub(crate) resolver: Option<Resolve<K>>,
     pub(crate) max_keys: u32,
     pub(crate) idle_sweep: Duration,
     #[cfg(feature = "redis")]
@@ -457,6 +460,17 @@ impl<K> KeyedLimiterConfig<K> {
     pub fn quota_per_key<F>(mut self, resolver: F) -> Self
     where
         F: Fn(&K) -> Quota + Send + Sync + 'static,
+    {
+        self.resolver = Some(Arc::new(move |key: &K| Some(resolver(key))));
+        self
+    }
+
+    /// Like [`quota_per_key`](Self::quota_per_key), for plans that cover some keys: a key
+    /// the resolver gives `None` follows the base config (and its reconfigurations), as if
+    /// there were no resolver. The config file's `plans` are built on this.
+    pub fn quota_per_key_or_base<F>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&K) -> Option<Quota> + Send + Sync + 'static,
     {
         self.resolver = Some(Arc::new(resolver));
         self

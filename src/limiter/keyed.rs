@@ -212,7 +212,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
     fn resolved(&self, key: &K) -> Option<Result<Algorithm, ConfigError>> {
         let config = self.config.read().unwrap_or_else(|p| p.into_inner());
         let resolve = config.resolver.as_ref()?;
-        Some(config.base.with_quota(resolve(key)).algorithm())
+        Some(config.base.with_quota(resolve(key)?).algorithm())
     }
 
     /// A check that never waits.

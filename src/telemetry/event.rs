@@ -178,6 +178,25 @@ pub enum Event {
         /// What changed, in words.
         change: Arc<str>,
     },
+    /// A config file was read and applied, whole (feature `config`).
+    ConfigReloaded {
+        /// The file.
+        file: Arc<str>,
+        /// Instances spawned, as `kind.name` (`breaker.db`).
+        added: Arc<[Arc<str>]>,
+        /// Running instances reconfigured (their windows and buckets kept).
+        changed: Arc<[Arc<str>]>,
+        /// Instances the file no longer declares: left running, reported.
+        removed: Arc<[Arc<str>]>,
+    },
+    /// A config file was refused: nothing of it was applied (feature `config`).
+    ConfigRejected {
+        /// The file.
+        file: Arc<str>,
+        /// Why, with the key path (the [`ConfigFileError`](crate::config::ConfigFileError)
+        /// as text).
+        error: Arc<str>,
+    },
 }
 
 impl Event {
@@ -202,6 +221,7 @@ impl Event {
             | Event::ActorDegraded { name, .. }
             | Event::BackendHealth { name, .. }
             | Event::Reconfigured { name, .. } => name,
+            Event::ConfigReloaded { file, .. } | Event::ConfigRejected { file, .. } => file,
         }
     }
 
@@ -295,6 +315,21 @@ impl Event {
                 target: "palisade::config",
                 name = %name, kind = kind.as_str(), change = %change,
                 "reconfigured"
+            ),
+            Event::ConfigReloaded {
+                file,
+                added,
+                changed,
+                removed,
+            } => tracing::info!(
+                target: "palisade::config",
+                file = %file, added = ?added, changed = ?changed, removed = ?removed,
+                "config applied"
+            ),
+            Event::ConfigRejected { file, error } => tracing::error!(
+                target: "palisade::config",
+                file = %file, error = %error,
+                "config rejected; nothing applied"
             ),
         }
     }

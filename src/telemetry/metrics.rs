@@ -15,6 +15,8 @@ pub const ACTOR_RESTARTS: &str = "palisade_actor_restarts_total";
 pub const ACTOR_DEGRADED: &str = "palisade_actor_degraded";
 /// Counter `{kind, name}`: reconfigurations applied.
 pub const RECONFIGURATIONS: &str = "palisade_reconfigurations_total";
+/// Counter `{outcome}`: config file loads and reloads (`applied`, `rejected`).
+pub const CONFIG_RELOADS: &str = "palisade_config_reloads_total";
 /// Counter `{name, outcome}`: calls through a breaker by outcome (`success`, `failure`,
 /// `slow_success`, `slow_failure`, `ignored`, `cancelled`, `rejected`).
 pub const CALLS: &str = "palisade_calls_total";
@@ -70,6 +72,10 @@ pub fn describe() {
     describe_counter!(
         RECONFIGURATIONS,
         "Reconfigurations applied to running primitives."
+    );
+    describe_counter!(
+        CONFIG_RELOADS,
+        "Config file loads and reloads, by outcome (applied, rejected)."
     );
     describe_counter!(CALLS, "Calls through a circuit breaker, by outcome.");
     describe_gauge!(BREAKER_STATE, "Circuit breaker state (0 closed, 1 open, 2 half-open, 3 disabled, 4 forced open, 5 metrics only).");
