@@ -62,6 +62,8 @@
 //! - **rejected**: refused by a primitive without running.
 //! - **deadline**: the time by which a task's work must be done, inherited by inner scopes.
 
+#[cfg(feature = "admin")]
+pub mod admin;
 pub mod breaker;
 pub mod bulkhead;
 #[cfg(feature = "reqwest")]

@@ -145,7 +145,7 @@ impl LimiterShared {
                 (units, wait, std::time::Duration::ZERO)
             }),
         };
-        super::LimiterStatus::new(&config, answer, self.is_remote())
+        super::LimiterStatus::new(&config, answer, self.is_remote(), self.report.counts())
     }
 
     /// Makes the connection to a remote backend, if any (at spawn).

@@ -381,6 +381,8 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
             max_keys: config.max_keys,
             shadow: config.base.shadow,
             remote: self.is_remote(),
+            allowed: self.report.counts().0,
+            denied: self.report.counts().1,
         }
     }
 
@@ -414,7 +416,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         } else {
             super::status::one_unit(decision)
         };
-        super::LimiterStatus::new(&config, answer, self.is_remote())
+        super::LimiterStatus::new(&config, answer, self.is_remote(), self.report.counts())
     }
 
     pub(crate) fn is_remote(&self) -> bool {

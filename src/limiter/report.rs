@@ -44,6 +44,15 @@ impl Reporter {
         }
     }
 
+    /// Decisions since spawn: (allowed, denied with shadow denials).
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        let denied = self
+            .decisions
+            .total(DENIED)
+            .wrapping_add(self.decisions.total(SHADOW_DENIED));
+        (self.decisions.total(ALLOWED), denied)
+    }
+
     /// Moves the decisions counted so far into the `metrics` counters (the actor's job).
     pub(crate) fn flush(&self) {
         self.decisions.flush();

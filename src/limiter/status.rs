@@ -34,6 +34,11 @@ pub struct LimiterStatus {
     pub shadow: bool,
     /// The state lives in Redis.
     pub remote: bool,
+    /// Checks admitted since spawn (for a key's status: the whole keyed limiter's).
+    pub allowed: u64,
+    /// Checks denied since spawn (shadow denials included; for a key's status: the whole
+    /// keyed limiter's).
+    pub denied: u64,
 }
 
 impl LimiterStatus {
@@ -43,6 +48,7 @@ impl LimiterStatus {
         config: &LimiterConfig,
         answer: Option<(u32, Duration, Duration)>,
         remote: bool,
+        (allowed, denied): (u64, u64),
     ) -> Self {
         Self {
             kind: config.kind,
@@ -51,6 +57,8 @@ impl LimiterStatus {
             reset_after: answer.map(|a| a.2),
             shadow: config.shadow,
             remote,
+            allowed,
+            denied,
         }
     }
 }
@@ -70,6 +78,10 @@ pub struct KeyedLimiterStatus {
     pub shadow: bool,
     /// The quotas live in Redis (the table then only stands in while Redis is down).
     pub remote: bool,
+    /// Checks admitted since spawn, every key together.
+    pub allowed: u64,
+    /// Checks denied since spawn (shadow denials included), every key together.
+    pub denied: u64,
 }
 
 /// What a check of one unit would get, from the decision a pure core gives for the state

@@ -193,8 +193,7 @@ pub enum Event {
     ConfigRejected {
         /// The file.
         file: Arc<str>,
-        /// Why, with the key path (the [`ConfigFileError`](crate::config::ConfigFileError)
-        /// as text).
+        /// Why, with the key path (the `config::ConfigFileError` as text).
         error: Arc<str>,
     },
 }
