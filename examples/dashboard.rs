@@ -52,10 +52,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     let api = rt
-        .limiter("public-api", LimiterConfig::gcra(Quota::per_second(150).burst(30)))
+        .limiter(
+            "public-api",
+            LimiterConfig::gcra(Quota::per_second(150).burst(30)),
+        )
         .await?;
     let users = rt
-        .keyed_limiter::<String>("per-user", LimiterConfig::gcra(Quota::per_second(8).burst(8)))
+        .keyed_limiter::<String>(
+            "per-user",
+            LimiterConfig::gcra(Quota::per_second(8).burst(8)),
+        )
         .await?;
     let pool = rt
         .bulkhead(
@@ -78,7 +84,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .snapshot_every(Duration::from_millis(500))
         .serve()
         .await?;
-    println!("dashboard: http://{}/  (running {seconds} s; --seconds N to run longer)", server.local_addr());
+    println!(
+        "dashboard: http://{}/  (running {seconds} s; --seconds N to run longer)",
+        server.local_addr()
+    );
 
     let start = Instant::now();
     let (ok, failed, rejected) = (
@@ -93,7 +102,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         workers.push(tokio::spawn(async move {
             let mut n = worker;
             while start.elapsed() < Duration::from_secs(seconds) {
-                n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                n = n
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let user = format!("user-{}", (n >> 33) % 40);
                 if users.check(&user).is_err() {
                     rejected.fetch_add(1, Ordering::Relaxed);
@@ -103,7 +114,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let r = policy
                         .execute(|| async move {
                             tokio::time::sleep(latency).await;
-                            if fails { Err("dependency error") } else { Ok(()) }
+                            if fails {
+                                Err("dependency error")
+                            } else {
+                                Ok(())
+                            }
                         })
                         .await;
                     match r {
