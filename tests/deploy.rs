@@ -61,7 +61,7 @@ async fn every_series_the_deploy_files_query_is_one_palisade_writes() {
     let declared: BTreeSet<String> = declared_src
         .lines()
         .filter(|l| l.trim_start().starts_with("pub const"))
-        .flat_map(|l| series_in(l))
+        .flat_map(series_in)
         .collect();
     assert!(declared.len() > 15, "{declared:?}");
     for file in ["grafana-dashboard.json", "prometheus-alerts.yml"] {
