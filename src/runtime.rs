@@ -600,6 +600,37 @@ impl Runtime {
         ractor::call!(self.inner.supervisor, SupervisorMsg::Degraded).unwrap_or_default()
     }
 
+    /// Stops the primitive of `kind` named `name` for good and drops it from the runtime:
+    /// its actor stops without a restart, the `get_*` look-ups and the snapshot no longer
+    /// list it, and its name is free again. Handles still held keep answering from the
+    /// shared state, as after [`shutdown`](Self::shutdown) (timers and reconfiguration
+    /// stop). A keyed limiter is a [`Kind::Limiter`]; a keyed breaker (no actor) is only
+    /// dropped from the runtime. Returns whether there was one.
+    ///
+    /// # Cancel safety
+    /// Once the first poll has asked the supervisor, the actor is stopped and forgotten
+    /// whether or not the future completes; dropped before, nothing changes.
+    pub async fn remove(&self, kind: Kind, name: &str) -> bool {
+        let removed = {
+            let mut r = self.registry();
+            match kind {
+                Kind::Breaker => {
+                    r.breakers.remove(name).is_some() || r.keyed_breakers.remove(name).is_some()
+                }
+                Kind::Limiter => {
+                    r.keyed_views.remove(name);
+                    r.limiters.remove(name).is_some() || r.keyed.remove(name).is_some()
+                }
+                Kind::Bulkhead => r.bulkheads.remove(name).is_some(),
+                Kind::Retry => false,
+            }
+        };
+        let name: Arc<str> = Arc::from(name);
+        let stopped =
+            ractor::call!(self.inner.supervisor, SupervisorMsg::Stop, kind, name).unwrap_or(false);
+        removed || stopped
+    }
+
     /// `true` once [`shutdown`](Self::shutdown) has begun.
     pub fn is_shut_down(&self) -> bool {
         self.inner.shut_down.load(Ordering::Acquire)

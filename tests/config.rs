@@ -383,3 +383,54 @@ async fn the_watcher_reloads_an_edited_file() {
     assert_eq!(pool.config().max_concurrent(), 5);
     rt.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn removed_instances_are_left_running_and_taken_back_or_stopped_when_asked() {
+    let dir = Dir::new();
+    let both = "[breaker.instances.rm_a]\nminimum_calls = 5\n[bulkhead.instances.rm_b]\nmax_concurrent = 3\n";
+    let path = dir.write(both);
+    let rt = start(&path, "removed").await.expect("start");
+    let kept = rt.get_bulkhead("rm_b").expect("rm_b");
+
+    // report (the default): left running, then taken back when declared again
+    dir.write("[breaker.instances.rm_a]\nminimum_calls = 5\n");
+    let report = rt.reload_config().await.expect("applied");
+    assert_eq!(report.removed, ["bulkhead.rm_b"]);
+    assert!(rt.get_bulkhead("rm_b").is_some(), "left running");
+    dir.write("[breaker.instances.rm_a]\nminimum_calls = 5\n[bulkhead.instances.rm_b]\nmax_concurrent = 4\n");
+    let report = rt
+        .reload_config()
+        .await
+        .expect("declared again: taken back, not refused");
+    assert_eq!(report.added, ["bulkhead.rm_b"]);
+    assert_eq!(
+        kept.config().max_concurrent(),
+        4,
+        "the running one was reconfigured"
+    );
+
+    // stop: stopped and dropped; the name is free again
+    dir.write("[reload]\nremoved = \"stop\"\n[breaker.instances.rm_a]\nminimum_calls = 5\n");
+    let report = rt.reload_config().await.expect("applied");
+    assert_eq!(report.removed, ["bulkhead.rm_b"]);
+    assert!(
+        rt.get_bulkhead("rm_b").is_none(),
+        "dropped from the runtime"
+    );
+    assert!(rt
+        .snapshot()
+        .get(palisade::Kind::Bulkhead, "rm_b")
+        .is_none());
+    assert!(
+        kept.try_acquire().is_ok(),
+        "a handle still held answers from its state"
+    );
+    rt.bulkhead("rm_b", palisade::BulkheadConfig::default())
+        .await
+        .expect("the name is free again");
+    // a bad [reload] value is refused like any other
+    dir.write("[reload]\nremoved = \"vanish\"\n");
+    let e = rt.reload_config().await.expect_err("unknown variant");
+    assert_eq!(e.key, "reload.removed", "{e}");
+    rt.shutdown().await;
+}

@@ -585,3 +585,43 @@ async fn a_cancelled_spawn_still_registers_what_it_spawned() {
     }
     rt.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_removed_primitive_stops_for_good_and_frees_its_name() {
+    let rt = palisade::Runtime::start().await.expect("runtime");
+    let mut events = rt.subscribe();
+    let db = rt
+        .breaker("removed-db", palisade::BreakerConfig::default())
+        .await
+        .expect("breaker");
+    assert!(where_is("palisade.breaker.removed-db").is_some());
+    assert!(rt.remove(palisade::Kind::Breaker, "removed-db").await);
+    common::settle().await;
+    assert!(rt.get_breaker("removed-db").is_none());
+    assert!(rt
+        .snapshot()
+        .get(palisade::Kind::Breaker, "removed-db")
+        .is_none());
+    assert!(
+        where_is("palisade.breaker.removed-db").is_none(),
+        "the actor is gone"
+    );
+    assert!(
+        !common::drain(&mut events)
+            .iter()
+            .any(|e| matches!(e, palisade::Event::ActorRestarted { .. })),
+        "a removal is not a crash: no restart"
+    );
+    assert!(
+        db.execute(|| async { Ok::<_, ()>(1) }).await.is_ok(),
+        "the handle still answers"
+    );
+    assert!(
+        !rt.remove(palisade::Kind::Breaker, "removed-db").await,
+        "already gone"
+    );
+    rt.breaker("removed-db", palisade::BreakerConfig::default())
+        .await
+        .expect("the name is free again");
+    rt.shutdown().await;
+}

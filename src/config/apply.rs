@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use super::declared::{Declared, KeyedDecl, PlanCell};
 use super::error::ConfigFileError;
+use super::schema::Removed;
 use crate::limiter::KeyedLimiterConfig;
 use crate::{
     Breaker, BreakerConfig, Bulkhead, BulkheadConfig, Limiter, LimiterConfig, Policy, Retry,
@@ -22,8 +23,10 @@ pub struct ReloadReport {
     pub added: Vec<String>,
     /// Instances reconfigured in place: breakers keep their windows, limiters their buckets.
     pub changed: Vec<String>,
-    /// Instances the file no longer declares. They keep running (handles stay valid) and
-    /// the runtime still lists them; only the file forgot them.
+    /// Instances the file no longer declares. By default they keep running (handles stay
+    /// valid, the runtime still lists them, and a later file that declares them again takes
+    /// them back); with `[reload] removed = "stop"` they are stopped and dropped from the
+    /// runtime ([`Runtime::remove`](crate::Runtime::remove)).
     pub removed: Vec<String>,
 }
 
@@ -45,6 +48,24 @@ pub(crate) struct ConfigState {
     pub plans: HashMap<String, PlanCell>,
     pub retries: HashMap<String, Retry>,
     pub policies: HashMap<String, Policy>,
+    /// Instances a reload no longer found and left running (`reload.removed = "report"`): a
+    /// later file that declares them again takes them back.
+    pub detached: Declared,
+}
+
+/// `a`'s entries and those of `b` it lacks.
+fn union<T: Clone>(a: &BTreeMap<String, T>, b: &BTreeMap<String, T>) -> BTreeMap<String, T> {
+    let mut out = b.clone();
+    out.extend(a.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out
+}
+
+/// `a`'s entries that `b` lacks.
+fn minus<T: Clone, U>(a: &BTreeMap<String, T>, b: &BTreeMap<String, U>) -> BTreeMap<String, T> {
+    a.iter()
+        .filter(|(k, _)| !b.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// `a` and `b` configure alike (configs compare by what they print: every field shows).
@@ -299,38 +320,49 @@ pub(crate) async fn apply(
     next: Declared,
 ) -> Result<ReloadReport, ConfigFileError> {
     let file = state.path.clone().unwrap_or_default();
-    let old = &state.applied;
     let mut report = ReloadReport::default();
-    diff("breaker", &old.breakers, &next.breakers, same, &mut report);
-    diff("limiter", &old.limiters, &next.limiters, same, &mut report);
-    diff(
-        "keyed_limiter",
-        &old.keyed,
-        &next.keyed,
-        keyed_alike,
-        &mut report,
-    );
-    diff(
-        "bulkhead",
-        &old.bulkheads,
-        &next.bulkheads,
-        same,
-        &mut report,
-    );
-    diff(
-        "retry",
-        &old.retries,
-        &next.retries,
-        PartialEq::eq,
-        &mut report,
-    );
-    diff(
-        "policy",
-        &old.policies,
-        &next.policies,
-        PartialEq::eq,
-        &mut report,
-    );
+    {
+        let old = &state.applied;
+        diff("breaker", &old.breakers, &next.breakers, same, &mut report);
+        diff("limiter", &old.limiters, &next.limiters, same, &mut report);
+        diff(
+            "keyed_limiter",
+            &old.keyed,
+            &next.keyed,
+            keyed_alike,
+            &mut report,
+        );
+        diff(
+            "bulkhead",
+            &old.bulkheads,
+            &next.bulkheads,
+            same,
+            &mut report,
+        );
+        diff(
+            "retry",
+            &old.retries,
+            &next.retries,
+            PartialEq::eq,
+            &mut report,
+        );
+        diff(
+            "policy",
+            &old.policies,
+            &next.policies,
+            PartialEq::eq,
+            &mut report,
+        );
+    }
+    // what runs from files: the last one applied, and what earlier reloads left running
+    let known = Declared {
+        breakers: union(&state.applied.breakers, &state.detached.breakers),
+        limiters: union(&state.applied.limiters, &state.detached.limiters),
+        keyed: union(&state.applied.keyed, &state.detached.keyed),
+        bulkheads: union(&state.applied.bulkheads, &state.detached.bulkheads),
+        ..Declared::default()
+    };
+    let old = &known;
 
     // 1. Every refusal before any change.
     let check = Check {
@@ -421,6 +453,36 @@ pub(crate) async fn apply(
         }
         policies.insert(name.clone(), policy);
     }
+    let gone = Declared {
+        breakers: minus(&known.breakers, &next.breakers),
+        limiters: minus(&known.limiters, &next.limiters),
+        keyed: minus(&known.keyed, &next.keyed),
+        bulkheads: minus(&known.bulkheads, &next.bulkheads),
+        ..Declared::default()
+    };
+    state.detached = match next.removed {
+        Removed::Report => gone,
+        Removed::Stop => {
+            let kinds = [
+                (
+                    crate::Kind::Breaker,
+                    gone.breakers.keys().collect::<Vec<_>>(),
+                ),
+                (
+                    crate::Kind::Limiter,
+                    gone.limiters.keys().chain(gone.keyed.keys()).collect(),
+                ),
+                (crate::Kind::Bulkhead, gone.bulkheads.keys().collect()),
+            ];
+            for (kind, names) in kinds {
+                for name in names {
+                    rt.remove(kind, name).await;
+                    state.plans.remove(name);
+                }
+            }
+            Declared::default()
+        }
+    };
     state.retries = retries;
     state.policies = policies;
     state.applied = next;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::schema::{
     Algorithm, BackoffShape, BreakerEntry, BulkheadEntry, JitterKind, LimiterEntry, PlanEntry,
-    PolicyEntry, RetryEntry,
+    PolicyEntry, Removed, RetryEntry,
 };
 use crate::breaker::{BreakerConfig, SlidingWindow};
 use crate::bulkhead::BulkheadConfig;
@@ -40,6 +40,8 @@ pub(crate) struct Declared {
     pub bulkheads: BTreeMap<String, BulkheadConfig>,
     pub retries: BTreeMap<String, RetryDecl>,
     pub policies: BTreeMap<String, PolicyDecl>,
+    /// What happens to instances a reload no longer finds.
+    pub removed: Removed,
 }
 
 /// A keyed limiter (keys are strings): its base config, bounds and plans.

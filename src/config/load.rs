@@ -60,7 +60,10 @@ pub(crate) fn load(path: &Path, text: &str, env_prefix: &str) -> Result<Declared
         env_prefix,
         figment: &figment,
     };
-    let mut declared = Declared::default();
+    let mut declared = Declared {
+        removed: file.reload.removed,
+        ..Declared::default()
+    };
     declared.breakers = reader.kind("breaker", &file.breaker, declared::breaker)?;
     declared.limiters = reader.kind("limiter", &file.limiter, |e| declared::limiter(e, false))?;
     declared.keyed = reader.kind("keyed_limiter", &file.keyed_limiter, declared::keyed)?;

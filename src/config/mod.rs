@@ -31,8 +31,8 @@
 //! - **Reload** ([`Runtime::reload_config`](crate::Runtime::reload_config), or a watcher with
 //!   [`RuntimeBuilder::watch_config`](crate::RuntimeBuilder::watch_config)): the whole file is
 //!   checked first; a refused file changes nothing. Changed instances are reconfigured in
-//!   place (windows and buckets kept), new ones spawned, removed ones reported and left
-//!   running. [`Event::ConfigReloaded`](crate::Event::ConfigReloaded) or
+//!   place (windows and buckets kept), new ones spawned, removed ones reported (and left
+//!   running, or stopped with `[reload] removed = "stop"`). [`Event::ConfigReloaded`](crate::Event::ConfigReloaded) or
 //!   [`Event::ConfigRejected`](crate::Event::ConfigRejected) marks each outcome, and
 //!   `palisade_config_reloads_total{outcome}` counts them.
 

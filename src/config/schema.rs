@@ -26,6 +26,27 @@ pub(crate) struct File {
     pub retry: Section,
     #[serde(default)]
     pub policy: Section,
+    #[serde(default)]
+    pub reload: ReloadEntry,
+}
+
+/// `[reload]`: what a reload does with instances the file no longer declares.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReloadEntry {
+    #[serde(default)]
+    pub removed: Removed,
+}
+
+/// `reload.removed`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Removed {
+    /// Reported, left running (the default).
+    #[default]
+    Report,
+    /// Reported, then stopped and dropped from the runtime.
+    Stop,
 }
 
 /// One kind's templates and instances (their bodies are read per entry, with their path).

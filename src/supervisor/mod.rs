@@ -49,6 +49,8 @@ pub(crate) enum SupervisorMsg {
     Degraded(RpcReplyPort<Vec<(Kind, Arc<str>)>>),
     /// Stop every child, waiting for each, then reply.
     StopAll(RpcReplyPort<()>),
+    /// Stop one child for good (no restart) and forget it; replies whether it was there.
+    Stop(Kind, Arc<str>, RpcReplyPort<bool>),
 }
 
 impl std::fmt::Debug for SupervisorMsg {
@@ -57,6 +59,7 @@ impl std::fmt::Debug for SupervisorMsg {
             SupervisorMsg::Spawn(..) => "Spawn",
             SupervisorMsg::Degraded(..) => "Degraded",
             SupervisorMsg::StopAll(..) => "StopAll",
+            SupervisorMsg::Stop(..) => "Stop",
         })
     }
 }
@@ -237,6 +240,30 @@ impl Actor for Supervisor {
                     .map(|c| (c.spec.kind(), Arc::clone(c.spec.name())))
                     .collect();
                 let _ = reply.send(list);
+            }
+            SupervisorMsg::Stop(kind, name, reply) => {
+                let found = state
+                    .children
+                    .iter()
+                    .position(|c| c.spec.kind() == kind && c.spec.name() == &name);
+                if let Some(index) = found {
+                    let child = state.children.remove(index);
+                    // its exit must not look like a crash: forget it before stopping it
+                    state.by_actor.retain(|_, i| *i != index);
+                    for i in state.by_actor.values_mut() {
+                        if *i > index {
+                            *i -= 1;
+                        }
+                    }
+                    if let Some(cell) = child.cell {
+                        let _ = cell
+                            .stop_and_wait(Some("removed".into()), Some(STOP_TIMEOUT))
+                            .await;
+                    } else if child.degraded {
+                        child.spec.stopped();
+                    }
+                }
+                let _ = reply.send(found.is_some());
             }
             SupervisorMsg::StopAll(reply) => {
                 state.stopping = true;
