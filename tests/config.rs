@@ -434,3 +434,68 @@ async fn removed_instances_are_left_running_and_taken_back_or_stopped_when_asked
     assert_eq!(e.key, "reload.removed", "{e}");
     rt.shutdown().await;
 }
+
+/// Limiters declared on Redis (a real redis-server on loopback): two instances naming one
+/// Redis `key` share one quota through the server, as two processes reading the file
+/// would (one process cannot hold one name twice).
+#[tokio::test]
+async fn limits_declared_on_redis_share_one_quota_through_the_server() {
+    let server = common::redis_server::RedisServer::start();
+    let dir = Dir::new();
+    let path = dir.write(&format!(
+        "[limiter.configs.shared]\nalgorithm = \"gcra\"\nrate = 5\nper = \"1h\"\nburst = 5\n\
+         redis = {{ url = \"{url}\", prefix = \"cfgtest\", key = \"api\", timeout = \"500ms\", on_failure = \"closed\" }}\n\
+         [limiter.instances.redis_api_a]\nbase_config = \"shared\"\n\
+         [limiter.instances.redis_api_b]\nbase_config = \"shared\"\n\
+         [keyed_limiter.configs.users]\nalgorithm = \"gcra\"\nrate = 5\nper = \"1h\"\nburst = 5\n\
+         redis = {{ url = \"{url}\", prefix = \"cfgtest\", key = \"users\", timeout = \"500ms\" }}\n\
+         [keyed_limiter.instances.redis_users_a]\nbase_config = \"users\"\n\
+         [keyed_limiter.instances.redis_users_b]\nbase_config = \"users\"\n",
+        url = server.url()
+    ));
+    let rt = start(&path, "redis").await.expect("runtime");
+    let (api_a, api_b) = (
+        rt.get_limiter("redis_api_a").expect("api a"),
+        rt.get_limiter("redis_api_b").expect("api b"),
+    );
+    assert!(api_a.status().remote, "the state lives in Redis");
+    let mut admitted = 0;
+    for i in 0..10 {
+        let limiter = if i % 2 == 0 { &api_a } else { &api_b };
+        if limiter.acquire(1).await.is_ok() {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 5, "one quota of 5 for both");
+    let (users_a, users_b) = (
+        rt.get_keyed_limiter::<String>("redis_users_a")
+            .expect("users a"),
+        rt.get_keyed_limiter::<String>("redis_users_b")
+            .expect("users b"),
+    );
+    let key = "user-1".to_owned();
+    let mut admitted = 0;
+    for i in 0..10 {
+        let limiter = if i % 2 == 0 { &users_a } else { &users_b };
+        if limiter.acquire(&key, 1).await.is_ok() {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 5, "one quota per key for both");
+    // a backend cannot change under a running limiter
+    dir.write(&format!(
+        "[limiter.instances.redis_api_a]\nalgorithm = \"gcra\"\nrate = 5\nper = \"1h\"\nburst = 5\n\
+         redis = {{ url = \"{}\", prefix = \"other\", key = \"api\" }}\n",
+        server.url()
+    ));
+    let e = rt.reload_config().await.expect_err("another backend");
+    assert_eq!(e.key, "limiter.instances.redis_api_a.redis", "{e}");
+    // and a bad backend entry names its key
+    dir.write("[limiter.instances.x]\nalgorithm = \"gcra\"\nrate = 1\nredis = { url = \"redis://h/\", on_failure = \"local\" }\n");
+    let e = rt
+        .reload_config()
+        .await
+        .expect_err("local without a percent");
+    assert_eq!(e.key, "limiter.instances.x.redis.local_percent", "{e}");
+    rt.shutdown().await;
+}

@@ -198,10 +198,20 @@ fn family_changed(
     old: &LimiterConfig,
     new: &LimiterConfig,
 ) -> Option<(&'static str, &'static str)> {
-    (std::mem::discriminant(&old.kind()) != std::mem::discriminant(&new.kind())).then_some((
-        "algorithm",
-        "the algorithm cannot change on a running limiter (its state would be lost); give it a new name",
-    ))
+    if std::mem::discriminant(&old.kind()) != std::mem::discriminant(&new.kind()) {
+        return Some((
+            "algorithm",
+            "the algorithm cannot change on a running limiter (its state would be lost); give it a new name",
+        ));
+    }
+    #[cfg(feature = "redis")]
+    if old.redis_backend() != new.redis_backend() {
+        return Some((
+            "redis",
+            "the Redis backend cannot change on a running limiter (its connection and state are set up at spawn); give it a new name",
+        ));
+    }
+    None
 }
 
 /// What the checks before any change need.
@@ -397,6 +407,11 @@ pub(crate) async fn apply(
                 }
                 if let Some(d) = decl.idle_sweep {
                     config = config.idle_sweep(d);
+                }
+                #[cfg(feature = "redis")]
+                if decl.base.redis_backend().is_some() {
+                    // string keys are their own Redis key part
+                    config = config.redis_key(|k: &String| k.clone());
                 }
                 rt.keyed_limiter::<String>(name, config)
                     .await

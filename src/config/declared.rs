@@ -300,8 +300,76 @@ pub(crate) fn limiter(e: &LimiterEntry, keyed: bool) -> Result<LimiterConfig, Re
         }
     };
     let config = config.shadow(e.shadow.unwrap_or(false));
+    #[cfg(feature = "redis")]
+    let config = match &e.redis {
+        Some(r) => {
+            config.redis(redis(r).map_err(|(field, problem)| (format!("redis.{field}"), problem))?)
+        }
+        None => config,
+    };
     config.validate().map_err(from_builder)?;
     Ok(config)
+}
+
+#[cfg(feature = "redis")]
+fn redis(r: &super::schema::RedisEntry) -> Result<crate::RedisBackend, Refusal> {
+    use super::schema::{FailEntry, RedisModeEntry};
+    let mut b = match (&r.url, &r.cluster) {
+        (Some(url), None) => crate::RedisBackend::new(url.clone()),
+        (None, Some(nodes)) if !nodes.is_empty() => crate::RedisBackend::cluster(nodes.clone()),
+        (Some(_), Some(_)) => return Err(refuse("url", "set url or cluster, not both")),
+        _ => {
+            return Err(refuse(
+                "url",
+                "missing: a server's url, or cluster = [seed nodes]",
+            ))
+        }
+    };
+    if let Some(p) = &r.prefix {
+        b = b.prefix(p.clone());
+    }
+    if let Some(k) = &r.key {
+        b = b.key(k.clone());
+    }
+    if let Some(m) = r.mode {
+        b = b.mode(match m {
+            RedisModeEntry::Strict => crate::RedisMode::Strict,
+            RedisModeEntry::Leased => crate::RedisMode::Leased,
+        });
+    }
+    if let Some(d) = r.lease_window {
+        b = b.lease_window(d);
+    }
+    if let Some(d) = r.lease_ttl {
+        b = b.lease_ttl(d);
+    }
+    match (r.on_failure, r.local_percent) {
+        (Some(FailEntry::Local) | None, Some(percent)) => {
+            b = b.on_failure(crate::FailMode::Local { percent });
+        }
+        (Some(FailEntry::Local), None) => {
+            return Err(refuse(
+                "local_percent",
+                "missing: on_failure = \"local\" needs local_percent",
+            ))
+        }
+        (Some(FailEntry::Open), None) => b = b.on_failure(crate::FailMode::Open),
+        (Some(FailEntry::Closed), None) => b = b.on_failure(crate::FailMode::Closed),
+        (Some(_), Some(_)) => {
+            return Err(refuse(
+                "local_percent",
+                "applies to on_failure = \"local\" only",
+            ))
+        }
+        (None, None) => {}
+    }
+    if let Some(d) = r.timeout {
+        b = b.timeout(d);
+    }
+    if let Some(d) = r.open_for {
+        b = b.open_for(d);
+    }
+    Ok(b)
 }
 
 pub(crate) fn keyed(e: &LimiterEntry) -> Result<KeyedDecl, Refusal> {

@@ -113,11 +113,56 @@ pub(crate) struct LimiterEntry {
     #[serde(default, deserialize_with = "duration")]
     pub window: Option<Duration>,
     pub shadow: Option<bool>,
+    /// State in Redis (feature `redis`), shared by every instance.
+    #[cfg(feature = "redis")]
+    pub redis: Option<RedisEntry>,
     /// Keyed limiters only.
     pub max_keys: Option<u32>,
     #[serde(default, deserialize_with = "duration")]
     pub idle_sweep: Option<Duration>,
     pub plans: Option<Vec<PlanEntry>>,
+}
+
+/// A limiter's Redis backend.
+#[cfg(feature = "redis")]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RedisEntry {
+    /// One server (`redis://[:password@]host:port/db`)...
+    pub url: Option<String>,
+    /// ...or a cluster's seed nodes.
+    pub cluster: Option<Vec<String>>,
+    pub prefix: Option<String>,
+    pub key: Option<String>,
+    pub mode: Option<RedisModeEntry>,
+    #[serde(default, deserialize_with = "duration")]
+    pub lease_window: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub lease_ttl: Option<Duration>,
+    pub on_failure: Option<FailEntry>,
+    /// `on_failure = "local"`: the share of the global rate, in percent.
+    pub local_percent: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub open_for: Option<Duration>,
+}
+
+#[cfg(feature = "redis")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RedisModeEntry {
+    Strict,
+    Leased,
+}
+
+#[cfg(feature = "redis")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum FailEntry {
+    Open,
+    Closed,
+    Local,
 }
 
 /// A keyed limiter's plan: the keys it covers and their quota.
