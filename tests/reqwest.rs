@@ -115,6 +115,34 @@ async fn a_retry_after_fails_calls_fast_locally_and_is_not_a_health_failure() {
     rt.shutdown().await;
 }
 
+/// An HTTP-date 30 s ahead, made once (the scripted server hands out `&'static str`s).
+static DATE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+#[tokio::test]
+async fn a_retry_after_given_as_an_http_date_is_honoured_too() {
+    DATE.get_or_init(|| {
+        httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30))
+    });
+    let rt = Runtime::start().await.unwrap();
+    let (busy, calls) = server(|_| (503, DATE.get().map(String::as_str))).await;
+    let keyed = breakers(&rt, "outbound-date");
+    let http = client(Downstream::new(&keyed));
+    assert_eq!(http.get(&busy).send().await.unwrap().status(), 503);
+    let e = http.get(&busy).send().await.unwrap_err();
+    let wait = rejection(&e).retry_after().expect("a wait");
+    // the date has whole seconds: 29 to 30 s are left
+    assert!(
+        wait > Duration::from_secs(28) && wait <= Duration::from_secs(30),
+        "{wait:?}"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the second call was not sent"
+    );
+    rt.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_deadline_goes_out_and_a_spent_one_sends_nothing() {
     let rt = Runtime::start().await.unwrap();

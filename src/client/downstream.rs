@@ -73,16 +73,13 @@ impl Downstream {
     }
 
     fn remember_wait(&self, authority: &str, response: &Response) {
-        let Some(secs) = response
+        let Some(wait) = response
             .headers()
             .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
+            .and_then(|v| super::retry_after::wait(v.as_bytes(), std::time::SystemTime::now()))
         else {
             return;
         };
-        // at most a day: a hostile or broken header cannot shut an authority for longer
-        let wait = Duration::from_secs(secs.min(86_400));
         let mut waits = self.waits.lock().unwrap_or_else(|p| p.into_inner());
         // bounded like the breakers: expired waits go first
         if waits.len() >= 1_024 {

@@ -23,6 +23,7 @@
 
 mod authority;
 mod downstream;
+mod retry_after;
 
 pub use authority::authority_of;
 pub use downstream::Downstream;

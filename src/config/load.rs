@@ -42,6 +42,25 @@ entry!(
     PolicyEntry
 );
 
+/// Checks a config file's text as a reload would, without the environment and without a
+/// runtime: every key, value, template and reference, and every builder's rules. What only
+/// a running runtime can refuse (a name spawned in code, a change a running instance cannot
+/// take) is left to the reload. For a CI step that lints a config before it ships.
+///
+/// # Errors
+/// The first [`ConfigFileError`], with `file` set to `name`.
+///
+/// # Examples
+/// ```
+/// let e = palisade::config::check("palisade.toml", "[breaker.instances.db]\nwait_in_open = \"soon\"\n")
+///     .unwrap_err();
+/// assert_eq!(e.key, "breaker.instances.db.wait_in_open");
+/// assert!(palisade::config::check("palisade.toml", "[bulkhead.instances.pool]\nmax_concurrent = 4\n").is_ok());
+/// ```
+pub fn check(name: &str, text: &str) -> Result<(), ConfigFileError> {
+    load(Path::new(name), text, None).map(drop)
+}
+
 /// The text of `path`, or an error naming it.
 pub(crate) fn read(path: &Path) -> Result<String, ConfigFileError> {
     std::fs::read_to_string(path)
@@ -50,8 +69,16 @@ pub(crate) fn read(path: &Path) -> Result<String, ConfigFileError> {
 
 /// Checks `text`, the contents of `path`, with the environment overrides. Nothing is
 /// spawned.
-pub(crate) fn load(path: &Path, text: &str, env_prefix: &str) -> Result<Declared, ConfigFileError> {
-    let figment = Figment::from(Toml::string(text)).merge(Env::prefixed(env_prefix).split("__"));
+pub(crate) fn load(
+    path: &Path,
+    text: &str,
+    env_prefix: Option<&str>,
+) -> Result<Declared, ConfigFileError> {
+    let mut figment = Figment::from(Toml::string(text));
+    if let Some(prefix) = env_prefix {
+        figment = figment.merge(Env::prefixed(prefix).split("__"));
+    }
+    let env_prefix = env_prefix.unwrap_or_default();
     let file: File = figment
         .extract()
         .map_err(|e| ConfigFileError::from_figment(path, env_prefix, "", e))?;

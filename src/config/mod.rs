@@ -47,7 +47,7 @@ mod watch;
 
 pub use apply::ReloadReport;
 pub use error::ConfigFileError;
-pub use load::ENV_PREFIX;
+pub use load::{check, ENV_PREFIX};
 
 pub(crate) use apply::ConfigState;
 pub(crate) use reload::FileSettings;

@@ -122,7 +122,7 @@ impl Runtime {
         let outcome = match text {
             Ok(text) => {
                 state.text = Some(text.clone());
-                match load(path, &text, &state.env_prefix) {
+                match load(path, &text, Some(&state.env_prefix)) {
                     Ok(declared) => apply(self, state, declared).await,
                     Err(e) => Err(e),
                 }
