@@ -6,6 +6,7 @@ use std::time::Duration;
 use palisade::{Event, EventStream};
 
 pub mod redis_server;
+pub mod soak;
 
 /// The next event that `pred` accepts, skipping others; panics after 60 s of (paused) time.
 pub async fn next_matching(
