@@ -1122,3 +1122,143 @@ async fn the_limiter_layers_decide_strict_redis_limits() {
     );
     rt.shutdown().await;
 }
+
+/// A stalled Redis (SIGSTOP: connections open, nothing answers), in strict and leased
+/// modes under every fail mode: every check answers within the backend's timeout plus a
+/// small bound, the guard breakers open and close again after SIGCONT, and strict mode
+/// never admits past the global quota unless told to fail open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_redis_answers_within_the_timeout_in_every_mode() {
+    const TIMEOUT: Duration = Duration::from_millis(100);
+    const BOUND: Duration = Duration::from_millis(200);
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let mut events = rt.subscribe();
+    let quota = LimiterConfig::gcra(Quota::per_hour(10).burst(10));
+    let mut limiters = Vec::new();
+    for mode in [RedisMode::Strict, RedisMode::Leased] {
+        for (tag, fail) in [
+            ("open", FailMode::Open),
+            ("closed", FailMode::Closed),
+            ("local", FailMode::Local { percent: 50 }),
+        ] {
+            let name = format!(
+                "stall-{}-{tag}",
+                if mode == RedisMode::Strict {
+                    "strict"
+                } else {
+                    "leased"
+                }
+            );
+            let backend = RedisBackend::new(server.url())
+                .prefix("stall")
+                .mode(mode)
+                .timeout(TIMEOUT)
+                .open_for(Duration::from_millis(300))
+                .on_failure(fail);
+            let l = rt
+                .limiter(&name, quota.clone().redis(backend))
+                .await
+                .unwrap();
+            // spend 8 of the 10 while Redis answers
+            let mut spent = 0;
+            for _ in 0..40 {
+                if spent == 8 {
+                    break;
+                }
+                if l.acquire(1).await.is_ok() {
+                    spent += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            assert_eq!(spent, 8, "{name}");
+            limiters.push((name, mode, fail, l));
+        }
+    }
+
+    server.pause();
+    let mut longest = Duration::ZERO;
+    for (name, mode, fail, l) in &limiters {
+        let mut admitted = 0;
+        for _ in 0..12 {
+            let began = Instant::now();
+            if l.acquire(1).await.is_ok() {
+                admitted += 1;
+            }
+            longest = longest.max(began.elapsed());
+        }
+        match (mode, fail) {
+            (_, FailMode::Open) => assert_eq!(admitted, 12, "{name}: fail open admits"),
+            (RedisMode::Strict, FailMode::Closed) => {
+                assert_eq!(admitted, 0, "{name}: fail closed denies")
+            }
+            // the local share of 10 an hour at 50 %: a burst of 5, whatever was spent remotely
+            (RedisMode::Strict, _) => assert!(
+                admitted <= 5,
+                "{name}: {admitted} admitted past the local share"
+            ),
+            // a leased limiter spends what its lease still holds, then its fail mode: never more
+            // than the 2 units left of the global quota plus the local share
+            (RedisMode::Leased, FailMode::Closed) => assert!(admitted <= 2, "{name}: {admitted}"),
+            (RedisMode::Leased, _) => assert!(admitted <= 2 + 5, "{name}: {admitted}"),
+            _ => {}
+        }
+    }
+    assert!(
+        longest <= TIMEOUT + BOUND,
+        "the longest answer while Redis stalled: {longest:?}"
+    );
+    for (name, mode, ..) in &limiters {
+        next_matching(
+            &mut events,
+            |e| matches!(e, Event::BackendHealth { name: n, healthy: false, .. } if **n == **name),
+        )
+        .await;
+        // strict checks call Redis each time: enough failures to trip the guard. A leased
+        // limiter's actor calls it once per refill, too few for the guard's window: it
+        // reports the backend down and follows its fail mode all the same.
+        if *mode == RedisMode::Strict {
+            let guard = rt.get_breaker(&format!("{name}.redis")).unwrap();
+            assert_ne!(
+                guard.state(),
+                palisade::BreakerState::Closed,
+                "{name}: the guard opened"
+            );
+        }
+    }
+
+    server.resume();
+    // every limiter reports the backend healthy again and its guard is closed
+    let mut healthy = std::collections::HashSet::new();
+    let back = async {
+        loop {
+            for (_, _, _, l) in &limiters {
+                let _ = l.acquire(1).await;
+            }
+            for e in common::drain(&mut events) {
+                if let Event::BackendHealth {
+                    name,
+                    healthy: true,
+                    ..
+                } = e
+                {
+                    healthy.insert(name.to_string());
+                }
+            }
+            let done = limiters.iter().all(|(name, ..)| {
+                healthy.contains(name)
+                    && rt.get_breaker(&format!("{name}.redis")).unwrap().state()
+                        == palisade::BreakerState::Closed
+            });
+            if done {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), back)
+        .await
+        .expect("every limiter is back on Redis, its guard closed, within 10 s");
+    println!("longest answer while Redis stalled: {longest:?} (timeout {TIMEOUT:?})");
+    rt.shutdown().await;
+}

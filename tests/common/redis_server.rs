@@ -89,6 +89,26 @@ impl RedisServer {
         }
     }
 
+    /// Stalls the server (SIGSTOP): connections stay open, nothing answers. Only this
+    /// test's own process is signalled.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [`pause`](Self::pause)d server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let child = self.child.as_ref().expect("the server is running");
+        let ok = Command::new("kill")
+            .args([which, &child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {which} {} failed", child.id());
+    }
+
     /// Kills the server and waits until it is gone.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
