@@ -83,6 +83,7 @@ mod runtime;
 mod serde_util;
 pub mod snapshot;
 mod supervisor;
+mod sync;
 pub mod telemetry;
 
 pub use breaker::{

@@ -13,7 +13,9 @@
 //! Permits a task leaves in the semaphore when it gives up are taken from there by the next
 //! call that finds `free` empty.
 
-use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
+
+use crate::sync::AtomicU32;
 
 use crossbeam::utils::CachePadded;
 use tokio::sync::Semaphore;
@@ -52,6 +54,7 @@ impl Permits {
         }
         if self.waiting.load(SeqCst) == 0 {
             self.free.fetch_add(n, SeqCst);
+            crate::sync::store_then_check();
             if self.waiting.load(SeqCst) == 0 {
                 return;
             }
@@ -66,7 +69,9 @@ impl Permits {
     /// Counts a task in the queue; returns how many were there before it. Pair with
     /// [`leave`](Self::leave).
     pub(super) fn join(&self) -> u32 {
-        self.waiting.fetch_add(1, SeqCst)
+        let before = self.waiting.fetch_add(1, SeqCst);
+        crate::sync::store_then_check();
+        before
     }
 
     /// Counts a task out of the queue; returns how many are left.
@@ -137,6 +142,50 @@ impl Permits {
             }
             Err(_) => false,
         }
+    }
+}
+
+/// loom models (`scripts/loom`): every interleaving of two or three threads.
+#[cfg(all(test, palisade_loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// A permit given back while a task joins the queue is never stranded in `free`: the
+    /// joiner finds it there, or it is in the queue where the sleeping task gets it.
+    #[test]
+    fn loom_hand_over_never_strands_a_permit() {
+        loom::model(|| {
+            let p = Arc::new(Permits::new(0));
+            let giver = {
+                let p = Arc::clone(&p);
+                loom::thread::spawn(move || p.give(1))
+            };
+            p.join();
+            let found = p.take_free(1) == 1;
+            giver.join().expect("giver");
+            let (free, queued) = (p.free.load(SeqCst), p.queue.available_permits());
+            assert!(
+                found || (queued == 1 && free == 0),
+                "stranded: found {found}, free {free}, queued {queued}"
+            );
+        });
+    }
+
+    /// Two takers and a giver over one permit: no permit is lost or duplicated: what was
+    /// taken plus what is left is always the one permit.
+    #[test]
+    fn loom_permits_are_never_lost_or_duplicated() {
+        loom::model(|| {
+            let p = Arc::new(Permits::new(1));
+            assert!(p.try_take());
+            let taker = |p: Arc<Permits>| loom::thread::spawn(move || u32::from(p.try_take()));
+            let (a, b) = (taker(Arc::clone(&p)), taker(Arc::clone(&p)));
+            p.give(1);
+            let taken = a.join().expect("a") + b.join().expect("b");
+            let left = u32::try_from(p.available()).expect("small");
+            assert_eq!(taken + left, 1, "taken {taken}, left {left}");
+        });
     }
 }
 
