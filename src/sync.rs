@@ -6,9 +6,13 @@
 //! and must only be touched inside `loom::model`.
 
 #[cfg(palisade_loom)]
-pub(crate) use loom::sync::atomic::AtomicU32;
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64};
+#[cfg(palisade_loom)]
+pub(crate) use loom::sync::Mutex;
 #[cfg(not(palisade_loom))]
-pub(crate) use std::sync::atomic::AtomicU32;
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64};
+#[cfg(not(palisade_loom))]
+pub(crate) use std::sync::Mutex;
 
 /// Between a `SeqCst` store and a `SeqCst` load of another atomic (the store-then-check of a
 /// Dekker-style hand-over). The two `SeqCst` operations already order each other (C++20's

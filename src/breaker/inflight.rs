@@ -10,27 +10,52 @@
 //! Times are in any one unit (the breaker passes clock ticks). The hot path pays one load
 //! and one `fetch_add` at start and at finish; the actor is nudged once per epoch that sees
 //! traffic.
+//!
+//! A call is counted exactly once: by the scan (and its `finish` says so) or by its own
+//! outcome. Two limits, each needing a thread preempted between two adjacent instructions
+//! for at least half the ring (about two `slow_call_duration`s): a start whose epoch's slot
+//! was reused meanwhile, and a finish whose slot is reused between its tag check and its
+//! count, touch the newer epoch's counts.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering::SeqCst;
+
+use crate::sync::{AtomicU64, Mutex};
 
 /// Epochs per `slow_call_duration`, at least: detection lags by at most 1/8 of it.
 const SPLIT: u64 = 8;
 /// Slots in the ring (a power of two): an epoch's slot is reused only after it has been
 /// flagged, which happens at most `2 * SPLIT + 1` epochs after it began.
 const SLOTS: u64 = 32;
+/// In a slot's `counts`: the epoch was flagged (its running calls counted slow).
 const FLAG: u64 = 1 << 63;
+/// In a slot's `counts`: one call started (bits 32..63 count starts, 0..32 finishes).
+const STARTED: u64 = 1 << 32;
+const FINISHED_MASK: u64 = STARTED - 1;
+/// In a ticket: the call started after its epoch was flagged (so no scan counted it).
+const LATE: u64 = 1 << 62;
 
 #[derive(Debug, Default)]
 struct Slot {
-    /// `epoch + 1` of the calls counted here (0: never used), with [`FLAG`] once flagged.
+    /// `epoch + 1` of the calls counted here (0: never used).
     tag: AtomicU64,
-    started: AtomicU32,
-    finished: AtomicU32,
+    /// The flag, the calls started and the calls finished, in one word: flagging and
+    /// counting what still runs is one read-modify-write, so a call finishing during a scan
+    /// is either in the scan's count or sees the flag, never neither (a loom model found
+    /// the race when the flag and the counts were separate atomics).
+    counts: AtomicU64,
+}
+
+fn started(counts: u64) -> u64 {
+    (counts & !FLAG) >> 32
+}
+
+fn finished(counts: u64) -> u64 {
+    counts & FINISHED_MASK
 }
 
 /// Where a call was counted: its epoch's tag (`epoch + 1`, never zero, so an
-/// `Option<Ticket>` takes 8 bytes in every call's admission).
+/// `Option<Ticket>` takes 8 bytes in every call's admission), with [`LATE`] for a call
+/// that started into an epoch already flagged.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ticket(std::num::NonZeroU64);
 
@@ -61,9 +86,12 @@ impl InFlight {
         let epoch = now >> epoch_shift(slow);
         let slot = self.slot(epoch);
         let tag = epoch + 1;
-        let fresh = slot.tag.load(SeqCst) & !FLAG != tag && self.open(slot, tag);
-        slot.started.fetch_add(1, SeqCst);
-        let ticket = std::num::NonZeroU64::new(tag).unwrap_or(std::num::NonZeroU64::MIN);
+        let fresh = slot.tag.load(SeqCst) != tag && self.open(slot, tag);
+        let before = slot.counts.fetch_add(STARTED, SeqCst);
+        // A start the scan already passed (the caller read the time, then was preempted
+        // past the flag): the scan's count does not hold it, so its outcome counts itself.
+        let late = if before & FLAG != 0 { LATE } else { 0 };
+        let ticket = std::num::NonZeroU64::new(tag | late).unwrap_or(std::num::NonZeroU64::MIN);
         (Ticket(ticket), fresh)
     }
 
@@ -72,9 +100,8 @@ impl InFlight {
     #[inline(never)]
     fn open(&self, slot: &Slot, tag: u64) -> bool {
         let _g = self.reset.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.tag.load(SeqCst) & !FLAG < tag {
-            slot.started.store(0, SeqCst);
-            slot.finished.store(0, SeqCst);
+        if slot.tag.load(SeqCst) < tag {
+            slot.counts.store(0, SeqCst);
             slot.tag.store(tag, SeqCst);
             return true;
         }
@@ -84,13 +111,18 @@ impl InFlight {
     /// Counts a call finishing. Returns `true` when it was already counted slow while running.
     #[inline]
     pub(crate) fn finish(&self, ticket: Ticket) -> bool {
-        let mine = ticket.0.get();
-        let slot = self.slot(mine - 1);
-        slot.finished.fetch_add(1, SeqCst);
-        let tag = slot.tag.load(SeqCst);
-        // Flagged (counted by the actor), or the slot moved on to a newer epoch (the call
-        // outlived the ring, so it was flagged before the slot was reused).
-        tag & FLAG != 0 || tag & !FLAG != mine
+        let ticket = ticket.0.get();
+        if ticket & LATE != 0 {
+            return false;
+        }
+        let slot = self.slot(ticket - 1);
+        // The slot moved on to a newer epoch: the call outlived the ring, so its epoch was
+        // flagged (and the call counted) before the slot was reused; its counts are another
+        // epoch's now and stay untouched.
+        if slot.tag.load(SeqCst) != ticket {
+            return true;
+        }
+        slot.counts.fetch_add(1, SeqCst) & FLAG != 0
     }
 
     /// Flags every epoch whose calls have all run `slow` by `now`, returning how many
@@ -101,19 +133,18 @@ impl InFlight {
         let mut next: Option<u64> = None;
         for slot in self.slots.iter() {
             let tag = slot.tag.load(SeqCst);
-            if tag == 0 || tag & FLAG != 0 {
+            let counts = slot.counts.load(SeqCst);
+            if tag == 0 || counts & FLAG != 0 {
                 continue;
             }
             let epoch = tag - 1;
             let due = (epoch + 1).saturating_mul(len).saturating_add(slow);
             if due <= now {
-                slot.tag.fetch_or(FLAG, SeqCst);
-                let running = slot
-                    .started
-                    .load(SeqCst)
-                    .saturating_sub(slot.finished.load(SeqCst));
-                hung = hung.saturating_add(running);
-            } else if slot.started.load(SeqCst) > 0 {
+                // the flag and the snapshot of what still runs, in one step
+                let at_flag = slot.counts.fetch_or(FLAG, SeqCst);
+                let running = started(at_flag).saturating_sub(finished(at_flag));
+                hung = hung.saturating_add(u32::try_from(running).unwrap_or(u32::MAX));
+            } else if started(counts) > 0 {
                 // Scheduled even if every call so far has finished: more may start in this
                 // epoch without a nudge (only its first call nudges).
                 next = Some(next.map_or(due, |n: u64| n.min(due)));
@@ -127,6 +158,59 @@ impl InFlight {
 #[inline]
 fn epoch_shift(slow: u64) -> u32 {
     (slow / SPLIT).max(1).ilog2()
+}
+
+/// loom models (`scripts/loom`).
+#[cfg(all(test, palisade_loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// A call finishing while the actor flags its epoch is counted exactly once: slow by
+    /// the scan (and `finish` says so), or by its own outcome (and the scan left it out).
+    #[test]
+    fn loom_a_call_finishing_during_a_scan_is_counted_once() {
+        loom::model(|| {
+            let f = Arc::new(InFlight::new());
+            let slow = 1024;
+            let (call, _) = f.start(0, slow);
+            let caller = {
+                let f = Arc::clone(&f);
+                loom::thread::spawn(move || f.finish(call))
+            };
+            let (hung, _) = f.scan(1152, slow);
+            let counted_slow = caller.join().expect("caller");
+            assert_eq!(
+                hung,
+                u32::from(counted_slow),
+                "scan counted {hung} slow, finish says counted slow: {counted_slow}"
+            );
+        });
+    }
+
+    /// The same with the call's start racing the scan too (a start the scan passed counts
+    /// itself), and a second call: every call once, whatever the interleaving.
+    #[test]
+    fn loom_calls_starting_and_finishing_during_a_scan_are_counted_once() {
+        loom::model(|| {
+            let f = Arc::new(InFlight::new());
+            let slow = 1024;
+            let (first, _) = f.start(0, slow); // opens the epoch
+            let caller = {
+                let f = Arc::clone(&f);
+                loom::thread::spawn(move || {
+                    let (second, _) = f.start(5, slow);
+                    u32::from(f.finish(second)) + u32::from(f.finish(first))
+                })
+            };
+            let (hung, _) = f.scan(1152, slow);
+            let counted_slow = caller.join().expect("caller");
+            assert_eq!(
+                hung, counted_slow,
+                "scan counted {hung}, finishes say {counted_slow}"
+            );
+        });
+    }
 }
 
 #[cfg(test)]
