@@ -170,6 +170,66 @@ mod tests {
             "the failure rate is judged first"
         );
         assert!(!may_trip(totals(100, 0, 0), 4), "no failure: no division");
+        assert_eq!(
+            trip(totals(5, 0, 4), &T),
+            Some(TransitionReason::SlowCallRate),
+            "slow calls alone trip (no failure at all)"
+        );
+    }
+
+    #[test]
+    fn timers_wait_exactly_what_is_left() {
+        assert_eq!(
+            timer(BreakerState::Open, 400, 1_000, 0, true, 0),
+            Timer::Wait(600)
+        );
+        assert_eq!(
+            timer(BreakerState::HalfOpen, 2_100, 0, 2_000, true, 500),
+            Timer::Wait(400)
+        );
+    }
+
+    #[test]
+    fn only_the_machines_own_edges_are_legal() {
+        use BreakerState as S;
+        use TransitionReason as R;
+        let states = [
+            S::Closed,
+            S::Open,
+            S::HalfOpen,
+            S::Disabled,
+            S::ForcedOpen,
+            S::MetricsOnly,
+        ];
+        let reasons = [
+            R::FailureRate,
+            R::SlowCallRate,
+            R::Timer,
+            R::ProbesSucceeded,
+            R::ProbeFailed,
+            R::HalfOpenTimeout,
+            R::Manual,
+        ];
+        let legal = [
+            (S::Closed, S::Open, R::FailureRate),
+            (S::Closed, S::Open, R::SlowCallRate),
+            (S::Open, S::HalfOpen, R::Timer),
+            (S::HalfOpen, S::Closed, R::ProbesSucceeded),
+            (S::HalfOpen, S::Open, R::ProbeFailed),
+            (S::HalfOpen, S::Open, R::HalfOpenTimeout),
+        ];
+        for from in states {
+            for to in states {
+                for reason in reasons {
+                    let expected = reason == R::Manual || legal.contains(&(from, to, reason));
+                    assert_eq!(
+                        is_legal(from, to, reason),
+                        expected,
+                        "{from:?} -> {to:?} ({reason:?})"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -202,6 +202,36 @@ mod tests {
     }
 
     #[test]
+    fn equal_jitter_spreads_over_the_upper_half() {
+        let d = Duration::from_millis(100);
+        let b = Backoff::constant(d).jitter(Jitter::Equal);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let draws: Vec<_> = (0..200)
+            .map(|_| b.delay(1, Duration::ZERO, &mut rng))
+            .collect();
+        assert!(draws.iter().all(|x| *x >= d / 2 && *x <= d), "{draws:?}");
+        assert!(
+            draws.iter().any(|x| *x > d * 3 / 4),
+            "never above three quarters"
+        );
+    }
+
+    #[test]
+    fn a_cap_equal_to_the_base_is_accepted() {
+        let d = Duration::from_millis(100);
+        assert!(Backoff::constant(d).max_delay(d).validate().is_ok());
+        assert!(Backoff::constant(d).max_delay(d / 2).validate().is_err());
+    }
+
+    #[test]
+    fn an_exponential_delay_past_any_duration_is_the_cap() {
+        // 2^99 seconds is finite as an f64 but no Duration holds it
+        let b = Backoff::exponential(Duration::from_secs(1)).max_delay(Duration::from_secs(30));
+        assert_eq!(b.base_delay(100), Duration::from_secs(30));
+        assert_eq!(b.base_delay(u32::MAX), Duration::from_secs(30));
+    }
+
+    #[test]
     fn exact_sequences_without_jitter() {
         assert_eq!(seq(Backoff::constant(100 * MS), 3), [100 * MS; 3]);
         assert_eq!(
