@@ -23,8 +23,9 @@ use palisade::{
 };
 
 const DEADLINE: Duration = Duration::from_millis(150);
-/// Scheduling slack on a loaded 2-core VM: a call may be seen to end this much after its deadline.
-const SLACK: Duration = Duration::from_millis(250);
+/// Scheduling slack on a loaded 2-core VM: a call may be seen to end this much after its
+/// deadline (a hang would be seconds).
+const SLACK: Duration = Duration::from_millis(500);
 const CALLERS: u64 = 8;
 
 /// How long a soak runs: a call budget per caller and a wall-clock cap, whichever ends first.
@@ -64,6 +65,21 @@ pub async fn soak(
     budget: Budget,
     handle: &palisade::telemetry::prometheus::PrometheusHandle,
 ) -> String {
+    // The soak's own panics (calls that panic, injected actor panics) are expected: printing
+    // each with a backtrace would stall a worker thread for milliseconds and show up as
+    // calls overrunning their deadlines. Any other panic reports as usual.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or_default();
+        if message != "a call panics" && !message.starts_with("injected panic") {
+            report(info);
+        }
+    }));
     let rt = Runtime::builder()
         .max_restarts(100_000) // the chaos kills far more often than any real fault
         .event_capacity(4_096)
