@@ -69,6 +69,30 @@ mod tests {
     const S: u64 = 1_000_000_000;
 
     #[test]
+    fn a_cost_of_the_whole_limit_fits_and_a_window_in_use_is_not_idle() {
+        let w = FixedWindow {
+            limit: 3,
+            window: S,
+        };
+        let (s, d) = w.check(FixedState::default(), 2 * S + 7, 3);
+        assert_eq!(
+            d,
+            Decision::Allowed {
+                remaining: 0,
+                reset_after: S - 7
+            },
+            "n == limit is admitted"
+        );
+        let s = s.expect("admitted");
+        assert!(!w.is_idle(s, 2 * S + S / 2), "the current window holds 3");
+        assert!(w.is_idle(s, 3 * S), "the next window starts empty");
+        assert!(
+            w.is_idle(FixedState { tag: 3, count: 0 }, 2 * S + S / 2),
+            "the current window, nothing counted"
+        );
+    }
+
+    #[test]
     fn limit_per_aligned_window_with_exact_retry_after() {
         let w = FixedWindow {
             limit: 3,
