@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::answer::{Answer, Http, Rejected, Typed};
+use super::answer::{Answer, Http, Typed};
 use super::classify::{ByBreaker, Classify, HttpClassifier};
 use super::future::{Finish, LayerFuture};
 use crate::breaker::{Breaker, BreakerPermit};
@@ -116,10 +116,7 @@ where
                 };
                 LayerFuture::running(self.inner.call(req), done, self.answer.clone())
             }
-            Err(rejected) => {
-                let answer = self.answer.reject(Rejected::new(CallError::from(rejected)));
-                LayerFuture::answered(answer, self.answer.clone())
-            }
+            Err(rejected) => LayerFuture::rejected(&self.answer, CallError::from(rejected)),
         }
     }
 }

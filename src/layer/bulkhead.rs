@@ -7,7 +7,7 @@ use std::task::{ready, Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::answer::{Answer, Http, Rejected, Typed};
+use super::answer::{Answer, Http, Typed};
 use super::future::{Finish, LayerFuture};
 use super::hold::{Hold, UntilBodyEnd, UntilResponse};
 use crate::bulkhead::{Bulkhead, BulkheadRejected, OwnedBulkheadPermit};
@@ -185,19 +185,9 @@ where
                 },
                 self.answer.clone(),
             ),
-            Err(rejected) => rejected_future(&self.answer, rejected),
+            Err(rejected) => LayerFuture::rejected(&self.answer, CallError::from(rejected)),
         }
     }
-}
-
-#[cold]
-#[inline(never)]
-fn rejected_future<F, A: Clone + Answer<T, E>, X, T, E>(
-    answer: &A,
-    rejected: BulkheadRejected,
-) -> LayerFuture<F, A, X, Result<A::Response, A::Error>> {
-    let ready = answer.reject(Rejected::new(CallError::from(rejected)));
-    LayerFuture::answered(ready, answer.clone())
 }
 
 /// What a bulkhead layer does when the inner future ends: hands the permit to the response

@@ -9,6 +9,10 @@ use std::task::{ready, Context, Poll};
 
 use pin_project_lite::pin_project;
 
+use super::answer::{Answer, Rejected};
+use crate::error::CallError;
+use std::convert::Infallible;
+
 /// A boxed future of the remote path.
 pub(crate) type Remote<R> = Pin<Box<dyn Future<Output = R> + Send>>;
 
@@ -74,6 +78,19 @@ impl<F, A, X, R> LayerFuture<F, A, X, R> {
             state: State::Remote { remote },
             answer,
         }
+    }
+}
+
+impl<F, A, X, T, E> LayerFuture<F, A, X, Result<T, E>> {
+    /// The answer to a request rejected in `call` (the inner service not called), built
+    /// out of the admitted path.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn rejected<I, IE>(answer: &A, error: CallError<Infallible>) -> Self
+    where
+        A: Answer<I, IE, Response = T, Error = E>,
+    {
+        Self::answered(answer.reject(Rejected::new(error)), answer.clone())
     }
 }
 
