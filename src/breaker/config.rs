@@ -337,6 +337,13 @@ impl BreakerConfig {
                 "must be at least 1",
             ));
         }
+        if self.half_open_permits > super::probes::MAX_PERMITS {
+            return Err(ConfigError::refused(
+                "half_open_permits",
+                self.half_open_permits,
+                format!("must be at most {}", super::probes::MAX_PERMITS),
+            ));
+        }
         Ok(())
     }
 }
@@ -407,7 +414,8 @@ impl BreakerConfigBuilder {
         self
     }
 
-    /// Probe calls let through in half-open; their outcome decides the next state.
+    /// Probe calls let through in half-open; their outcome decides the next state. From 1
+    /// to 65,535.
     pub fn half_open_permits(mut self, n: u32) -> Self {
         self.config.half_open_permits = n;
         self
@@ -487,6 +495,8 @@ mod tests {
             "sliding_window"
         );
         assert_eq!(field(b().half_open_permits(0)), "half_open_permits");
+        assert_eq!(field(b().half_open_permits(65_536)), "half_open_permits");
+        assert!(b().half_open_permits(65_535).build().is_ok());
         assert_eq!(field(b().wait_in_open(Duration::ZERO)), "wait_in_open");
         assert_eq!(
             field(b().slow_call_duration(Duration::ZERO)),

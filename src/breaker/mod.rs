@@ -12,6 +12,7 @@ mod inflight;
 mod keyed;
 mod machine;
 mod permit;
+mod probes;
 mod state;
 mod status;
 mod transitions;

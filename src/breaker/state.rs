@@ -13,6 +13,7 @@ use super::config::{BreakerConfig, ErrorClass, SlidingWindow};
 use super::inflight::InFlight;
 use super::machine;
 use super::permit::{Admission, BreakerRejected, Parts, Rejection};
+use super::probes::ProbeSlots;
 use super::window::{CountWindow, Outcome, TimeWindow, Window};
 use super::{BreakerCommand, BreakerState};
 use crate::clock::{duration_nanos, Clock, Now};
@@ -79,11 +80,7 @@ pub(crate) struct BreakerShared {
     pub(super) open_until: AtomicU64,
     pub(super) since: AtomicU64,
     pub(super) trips: AtomicU32,
-    pub(super) probes_left: AtomicU32,
-    pub(super) probes_done: AtomicU32,
-    pub(super) probes_failed: AtomicU32,
-    pub(super) probes_slow: AtomicU32,
-    pub(super) probe_permits: AtomicU32,
+    pub(super) probes: ProbeSlots,
     pub(super) not_permitted: AtomicU64,
     pub(super) hot: Hot,
     pub(super) window: Window,
@@ -128,11 +125,7 @@ impl BreakerShared {
             open_until: AtomicU64::new(0),
             since: AtomicU64::new(0),
             trips: AtomicU32::new(0),
-            probes_left: AtomicU32::new(0),
-            probes_done: AtomicU32::new(0),
-            probes_failed: AtomicU32::new(0),
-            probes_slow: AtomicU32::new(0),
-            probe_permits: AtomicU32::new(config.half_open_permits),
+            probes: ProbeSlots::new(config.half_open_permits),
             not_permitted: AtomicU64::new(0),
             hot,
             window,
@@ -229,17 +222,18 @@ impl BreakerShared {
                     word = self.word.load(Ordering::Acquire);
                     continue;
                 }
-                BreakerState::HalfOpen => {
-                    let took = self
-                        .probes_left
-                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                        .is_ok();
-                    if !took {
+                BreakerState::HalfOpen => match self.probes.take(generation) {
+                    Some(true) => true,
+                    Some(false) => {
                         let hint = self.half_open_hint(self.clock.nanos_at(now));
                         return Err(Rejection::new(state, self.reject(Some(hint))));
                     }
-                    true
-                }
+                    None => {
+                        // the episode ended since the state was read: read it again
+                        word = self.word.load(Ordering::Acquire);
+                        continue;
+                    }
+                },
             };
             return Ok(self.start_call(generation, probe, now));
         }
@@ -355,7 +349,7 @@ impl BreakerShared {
             return; // admitted under an earlier state: says nothing about this one
         }
         if a.probe {
-            self.record_probe(word, outcome);
+            self.record_probe(word, generation, outcome);
         } else if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
             if !counted_while_running {
                 let totals = self.window.record(self.clock.to_nanos(now), outcome);

@@ -92,7 +92,8 @@ impl super::state::BreakerShared {
                 now.saturating_sub(self.since.load(Ordering::Acquire)),
             ),
             half_open_probes_left: if state == BreakerState::HalfOpen {
-                self.probes_left.load(Ordering::Acquire)
+                self.probes
+                    .left(super::state::unpack(self.word.load(Ordering::Acquire)).1)
             } else {
                 0
             },

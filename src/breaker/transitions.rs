@@ -30,28 +30,18 @@ impl BreakerShared {
         state
     }
 
+    /// A probe of episode `generation` ended without a verdict: its slot goes back to that
+    /// episode, if it still runs.
     pub(super) fn give_probe_back(&self, generation: u64) {
-        if unpack(self.word.load(Ordering::Acquire)).1 == generation {
-            self.probes_left.fetch_add(1, Ordering::AcqRel);
-        }
+        self.probes.give_back(generation);
     }
 
-    pub(super) fn record_probe(&self, word: u64, o: Outcome) {
-        let failed = self
-            .probes_failed
-            .fetch_add(u32::from(o.failed), Ordering::AcqRel)
-            + u32::from(o.failed);
-        let slow = self
-            .probes_slow
-            .fetch_add(u32::from(o.slow), Ordering::AcqRel)
-            + u32::from(o.slow);
-        let done = self.probes_done.fetch_add(1, Ordering::AcqRel) + 1;
-        let probes = Totals {
-            calls: done,
-            failed,
-            slow,
+    /// A probe of the episode in `word` (state and `generation`) ended with `o`; the probe
+    /// that completes the episode judges it.
+    pub(super) fn record_probe(&self, word: u64, generation: u64, o: Outcome) {
+        let Some((probes, permits)) = self.probes.record(generation, o) else {
+            return; // that episode is over
         };
-        let permits = self.probe_permits.load(Ordering::Acquire);
         if let Some((to, reason)) = machine::judge_probes(probes, permits, &self.thresholds()) {
             self.transition(word, to, reason);
         }
@@ -110,11 +100,7 @@ impl BreakerShared {
                 }
                 BreakerState::HalfOpen => {
                     let permits = self.config().half_open_permits;
-                    self.probe_permits.store(permits, Ordering::Release);
-                    self.probes_done.store(0, Ordering::Release);
-                    self.probes_failed.store(0, Ordering::Release);
-                    self.probes_slow.store(0, Ordering::Release);
-                    self.probes_left.store(permits, Ordering::Release);
+                    self.probes.begin(generation.wrapping_add(1), permits);
                 }
                 BreakerState::Closed => {
                     self.window.reset();
