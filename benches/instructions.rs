@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Paths: `breaker` (closed `execute`), `policy` (deadline, breaker, limiter, bulkhead,
-//! timeout). Run without arguments (as `cargo bench` does) it makes 1,000 calls of each.
+//! timeout), `limiter` (a direct GCRA `check`). Run without arguments (as `cargo bench` does) it makes 1,000 calls of each.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -65,13 +65,17 @@ fn main() {
             .bulkhead(&p)
             .timeout(Duration::from_secs(1));
         let paths: &[&str] = match which.as_deref() {
-            Some(one) => &[if one == "policy" { "policy" } else { "breaker" }],
-            None => &["breaker", "policy"],
+            Some("policy") => &["policy"],
+            Some("limiter") => &["limiter"],
+            Some(_) => &["breaker"],
+            None => &["breaker", "policy", "limiter"],
         };
         let mut sum = 0u64;
         for path in paths {
             for i in 0..n {
-                let r = if *path == "policy" {
+                let r = if *path == "limiter" {
+                    l.check().ok().map(|_| i)
+                } else if *path == "policy" {
                     policy
                         .execute(|| async move { Ok::<_, ()>(black_box(i)) })
                         .await

@@ -25,3 +25,13 @@ pub(crate) fn store_then_check() {
     #[cfg(palisade_loom)]
     loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
 }
+
+/// Inside a spin loop (a reader retrying a seqlock): a hint to the CPU, or under loom a
+/// yield so the model lets the writer run.
+#[inline(always)]
+pub(crate) fn spin() {
+    #[cfg(palisade_loom)]
+    loom::thread::yield_now();
+    #[cfg(not(palisade_loom))]
+    std::hint::spin_loop();
+}

@@ -1,12 +1,12 @@
 //! A direct limiter's shared state: one quota, its parameters in atomics, the store.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::algorithm::Algorithm;
 use super::backend::Backend;
 use super::config::LimiterConfig;
 use super::decision::{Allowed, Denied};
+use super::params::Params;
 use super::report::Reporter;
 use super::store::{LocalStore, Store};
 use super::LimiterCommand;
@@ -19,11 +19,10 @@ use crate::telemetry::Telemetry;
 #[derive(Debug)]
 pub(crate) struct LimiterShared {
     pub(crate) report: Reporter,
-    /// The algorithm family; its parameters live in `a` and `b` so a reconfiguration can
+    /// The algorithm family; its parameters live in `params` so a reconfiguration can
     /// change them while checks run.
     family: Algorithm,
-    a: AtomicU64,
-    b: AtomicU32,
+    params: Params,
     store: Store,
     config: Mutex<LimiterConfig>,
     pub(crate) clock: Clock,
@@ -40,7 +39,6 @@ impl LimiterShared {
         backend: Backend,
     ) -> Result<Self, ConfigError> {
         let family = config.algorithm()?;
-        let (a, b) = family.parts();
         let store = match backend {
             Backend::Local => Store::Local(LocalStore::default()),
             #[cfg(feature = "redis")]
@@ -57,8 +55,7 @@ impl LimiterShared {
         Ok(Self {
             report: Reporter::new(name, telemetry, config.shadow),
             family,
-            a: AtomicU64::new(a),
-            b: AtomicU32::new(b),
+            params: Params::new(family.parts()),
             store,
             config: Mutex::new(config),
             clock: Clock::new(),
@@ -68,10 +65,8 @@ impl LimiterShared {
 
     #[inline]
     fn algorithm(&self) -> Algorithm {
-        self.family.with_parts(
-            self.a.load(Ordering::Relaxed),
-            self.b.load(Ordering::Relaxed),
-        )
+        let (a, b) = self.params.load();
+        self.family.with_parts(a, b)
     }
 
     /// A check that never waits.
@@ -208,9 +203,7 @@ impl LimiterShared {
                 "a running limiter keeps its algorithm family; spawn a new limiter to change it",
             ));
         }
-        let (a, b) = algorithm.parts();
-        self.a.store(a, Ordering::Release);
-        self.b.store(b, Ordering::Release);
+        self.params.store(algorithm.parts());
         self.report.set_shadow(new.shadow);
         let change = format!("{:?}, shadow {}", new.kind, new.shadow);
         *self.config.lock().unwrap_or_else(|p| p.into_inner()) = new;

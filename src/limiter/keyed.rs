@@ -15,7 +15,7 @@
 use std::hash::{BuildHasher, Hash};
 
 use foldhash::quality::RandomState;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crossbeam::utils::CachePadded;
@@ -26,6 +26,7 @@ use super::algorithm::{Algorithm, Cell};
 use super::backend::Backend;
 use super::config::{KeyedLimiterConfig, LimiterConfig};
 use super::decision::{Allowed, Decision, Denied};
+use super::params::Params;
 use super::report::Reporter;
 use super::LimiterCommand;
 use crate::clock::Clock;
@@ -77,8 +78,7 @@ pub(crate) struct KeyedShared<K> {
     family: Algorithm,
     /// The parameters table entries without their own run: the base's, or its local
     /// share while the table stands in for a remote backend.
-    table_a: AtomicU64,
-    table_b: AtomicU32,
+    table: Params,
     pub(crate) clock: Clock,
     pub(crate) slot: ActorSlot<LimiterCommand>,
     keys_gauge: Gauge,
@@ -145,8 +145,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
             report: Reporter::new(name, telemetry, config.base.shadow),
             base: RwLock::new(base),
             family: base,
-            table_a: AtomicU64::new(0),
-            table_b: AtomicU32::new(0),
+            table: Params::new((0, 0)),
             config: RwLock::new(config),
             clock: Clock::new(),
             slot: ActorSlot::default(),
@@ -159,9 +158,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
 
     /// Sets the parameters of table entries that follow the base config.
     fn set_table(&self, base: Algorithm) {
-        let (a, b) = self.local(base).parts();
-        self.table_a.store(a, Ordering::Release);
-        self.table_b.store(b, Ordering::Release);
+        self.table.store(self.local(base).parts());
     }
 
     /// The algorithm an entry runs.
@@ -169,10 +166,8 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
     fn algorithm_of(&self, e: &Entry<K>) -> Algorithm {
         let family = &self.family;
         if e.a == 0 {
-            family.with_parts(
-                self.table_a.load(Ordering::Relaxed),
-                self.table_b.load(Ordering::Relaxed),
-            )
+            let (a, b) = self.table.load();
+            family.with_parts(a, b)
         } else {
             family.with_parts(e.a, e.b)
         }
@@ -320,10 +315,8 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
     #[inline(never)]
     fn check_overflow(&self, n: u32) -> Decision {
         self.overflowed.increment(1);
-        let algorithm = self.family.with_parts(
-            self.table_a.load(Ordering::Relaxed),
-            self.table_b.load(Ordering::Relaxed),
-        );
+        let (a, b) = self.table.load();
+        let algorithm = self.family.with_parts(a, b);
         let mut cell = self.overflow.lock().unwrap_or_else(|p| p.into_inner());
         let (new, decision) = algorithm.check(*cell, self.clock.nanos(), n);
         if let Some(new) = new {
@@ -409,10 +402,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
             None => {
                 drop(shard);
                 let algorithm = match self.resolved(key) {
-                    None => Ok(self.family.with_parts(
-                        self.table_a.load(Ordering::Relaxed),
-                        self.table_b.load(Ordering::Relaxed),
-                    )),
+                    None => {
+                        let (a, b) = self.table.load();
+                        Ok(self.family.with_parts(a, b))
+                    }
                     Some(own) => own.map(|a| self.local(a)),
                 };
                 match algorithm {

@@ -16,6 +16,7 @@ mod fixed_window;
 mod gcra;
 mod keyed;
 mod leaky_bucket;
+mod params;
 #[cfg(feature = "redis")]
 mod redis;
 mod report;
