@@ -1,14 +1,21 @@
-//! Resident memory of a keyed limiter under 10^7 distinct keys, at several `max_keys`: the
-//! table never holds more than `max_keys`, so memory must stay flat however many keys pass.
-//! One process per `max_keys` (resident memory does not shrink back to the allocator's
-//! baseline within a process); each prints RSS before, after 10^6 and after 10^7 keys.
+//! Resident memory of keyed primitives under a stream of distinct keys, at several
+//! `max_keys`: a table never holds more than `max_keys`, so memory must stay flat however
+//! many keys pass.
+//! - keyed limiter: 10^7 keys at `max_keys` 1,000 / 100,000 / 1,000,000;
+//! - keyed breaker (one breaker per key, as the reqwest middleware keeps per authority):
+//!   10^6 keys at `max_keys` 1,000 and 10,000, without and with the Prometheus recorder.
 //!
-//! `cargo bench -p palisade-benches --bench keyed_memory` (all three caps in turn), or
-//! `... -- 100000` for one.
+//! One process per run (resident memory does not shrink back to the allocator's baseline
+//! within a process); each prints RSS before and at marks along the stream.
+//!
+//! `cargo bench -p palisade-benches --bench keyed_memory` (every run in turn), or
+//! `... -- limiter 100000`, `... -- breaker 1000 [prometheus]` for one.
 
 use std::time::Instant;
 
-use palisade::{KeyedLimiterConfig, LimiterConfig, Quota, Runtime};
+use palisade::{
+    breaker::KeyedBreakerConfig, BreakerConfig, KeyedLimiterConfig, LimiterConfig, Quota, Runtime,
+};
 
 /// Resident set size in MiB, from /proc/self/statm.
 fn rss_mib() -> f64 {
@@ -54,22 +61,85 @@ fn run(max_keys: u32) {
     });
 }
 
+/// A keyed breaker over 10^6 distinct keys, each making one successful call (a breaker
+/// that learned nothing is idle after `idle_after`, 1 µs here, so the table may drop it).
+fn run_breakers(max_keys: u32, prometheus: bool) {
+    let rt = support::current_thread();
+    rt.block_on(async move {
+        let handle = prometheus
+            .then(|| palisade::telemetry::prometheus::install_recorder().expect("recorder"));
+        let runtime = Runtime::start().await.expect("runtime");
+        let keyed = runtime
+            .keyed_breaker::<u64>(
+                "memory",
+                KeyedBreakerConfig::new(BreakerConfig::default())
+                    .max_keys(max_keys)
+                    .idle_after(std::time::Duration::from_micros(1)),
+            )
+            .expect("keyed");
+        let before = rss_mib();
+        let start = Instant::now();
+        let mut marks = Vec::new();
+        for key in 0..1_000_000u64 {
+            let _ = keyed
+                .get(&key)
+                .execute(|| async { Ok::<_, ()>(()) })
+                .await;
+            if key % 50_000 == 0 {
+                // the recorder keeps histogram samples until its upkeep drains them; this
+                // loop never yields to the upkeep task, so it runs here, as often
+                if let Some(h) = &handle {
+                    h.run_upkeep();
+                }
+            }
+            if [99_999, 199_999, 499_999, 999_999].contains(&key) {
+                marks.push(format!("{:.1}", rss_mib()));
+            }
+        }
+        println!(
+            "keyed breaker, max_keys {max_keys:>6}{}: RSS {before:.1} MiB before; after 0.1, 0.2, 0.5, 1 million keys: {} MiB; keys held {}; {:.1} s",
+            if prometheus { ", Prometheus recorder" } else { "" },
+            marks.join(", "),
+            keyed.len(),
+            start.elapsed().as_secs_f64()
+        );
+        runtime.shutdown().await;
+    });
+}
+
 fn main() {
-    let cap = std::env::args()
+    let args: Vec<String> = std::env::args()
         .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .and_then(|a| a.parse::<u32>().ok());
-    match cap {
-        Some(cap) => run(cap),
-        None => {
-            // each cap in a process of its own
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let cap = args.get(1).and_then(|a| a.parse::<u32>().ok());
+    match (args.first().map(String::as_str), cap) {
+        (Some("limiter"), Some(cap)) => run(cap),
+        (Some("breaker"), Some(cap)) => {
+            run_breakers(cap, args.get(2).is_some_and(|a| a == "prometheus"))
+        }
+        _ => {
+            // each run in a process of its own
             let me = std::env::current_exe().expect("own path");
-            for cap in [1_000u32, 100_000, 1_000_000] {
+            let mut runs: Vec<Vec<String>> = [1_000u32, 100_000, 1_000_000]
+                .iter()
+                .map(|cap| vec!["limiter".to_owned(), cap.to_string()])
+                .collect();
+            for prometheus in [false, true] {
+                for cap in [1_000u32, 10_000] {
+                    let mut run = vec!["breaker".to_owned(), cap.to_string()];
+                    if prometheus {
+                        run.push("prometheus".to_owned());
+                    }
+                    runs.push(run);
+                }
+            }
+            for run in runs {
                 let status = std::process::Command::new(&me)
-                    .arg(cap.to_string())
+                    .args(&run)
                     .status()
-                    .expect("run one cap");
-                assert!(status.success(), "max_keys {cap} failed");
+                    .expect("run one");
+                assert!(status.success(), "{run:?} failed");
             }
         }
     }

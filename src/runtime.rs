@@ -615,7 +615,11 @@ impl Runtime {
             let mut r = self.registry();
             match kind {
                 Kind::Breaker => {
-                    r.breakers.remove(name).is_some() || r.keyed_breakers.remove(name).is_some()
+                    r.breakers.remove(name).is_some()
+                        || r.keyed_breakers.remove(name).is_some_and(|k| {
+                            k.flush_counts();
+                            true
+                        })
                 }
                 Kind::Limiter => {
                     r.keyed_views.remove(name);
@@ -653,6 +657,10 @@ impl Runtime {
                 .unwrap_or_else(|p| p.into_inner())
                 .take(),
         );
+        // keyed breakers run no actor: their counts are handed over here
+        for keyed in self.registry().keyed_breakers.values() {
+            keyed.flush_counts();
+        }
         let _ = ractor::call!(self.inner.supervisor, SupervisorMsg::StopAll);
         let _ = self
             .inner

@@ -92,6 +92,10 @@ pub enum PrimitiveStatus {
 /// A handle the runtime can take a snapshot of without knowing its type parameters.
 pub(crate) trait Inspect: Send + Sync + std::fmt::Debug {
     fn snapshot(&self) -> PrimitiveSnapshot;
+
+    /// Hands what the hot path tallied to the recorder (at shutdown), for primitives
+    /// whose actor does not.
+    fn flush_counts(&self) {}
 }
 
 fn entry(
@@ -136,6 +140,10 @@ where
             PrimitiveStatus::KeyedBreaker(self.status()),
             (0, false),
         )
+    }
+
+    fn flush_counts(&self) {
+        KeyedBreaker::flush_counts(self);
     }
 }
 

@@ -255,4 +255,58 @@ async fn palisade_series_are_scraped_over_http() {
         value(&body, &series("denied", "scraped-degraded")),
         Some(2.0)
     );
+
+    keyed_breakers_keep_one_series_set_and_export_their_counts(addr).await;
+}
+
+/// The breakers of a keyed breaker record into one set of series labelled with the keyed
+/// breaker's name: 3,000 authorities through a cap of 10 add no series per key (a recorder
+/// never forgets one: a set per key grew it by 3.8 KiB per key ever seen), and their call
+/// counts reach the scrape (per-key tallies had no actor to flush them: none ever did).
+async fn keyed_breakers_keep_one_series_set_and_export_their_counts(addr: std::net::SocketAddr) {
+    let rt = Runtime::start().await.expect("runtime");
+    let keyed = rt
+        .keyed_breaker::<u32>(
+            "scraped-hosts",
+            palisade::breaker::KeyedBreakerConfig::new(BreakerConfig::default())
+                .max_keys(10)
+                .idle_after(Duration::from_nanos(1)),
+        )
+        .expect("keyed breaker");
+    for key in 0..3_000u32 {
+        let outcome = keyed
+            .get(&key)
+            .execute(|| async move {
+                if key % 3 == 0 {
+                    Err(())
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        assert!(outcome.is_ok() == (key % 3 != 0), "key {key}");
+    }
+    rt.shutdown().await;
+    let body = scrape(addr).await;
+    let per_key: Vec<&str> = body
+        .lines()
+        .filter(|l| l.contains("name=\"scraped-hosts/"))
+        .take(3)
+        .collect();
+    assert!(per_key.is_empty(), "series per key: {per_key:?}");
+    let calls = |outcome: &str| {
+        value(
+            &body,
+            &format!(r#"palisade_calls_total{{name="scraped-hosts",outcome="{outcome}"}}"#),
+        )
+    };
+    assert_eq!(calls("success"), Some(2_000.0));
+    assert_eq!(calls("failure"), Some(1_000.0));
+    assert_eq!(
+        value(
+            &body,
+            r#"palisade_call_duration_seconds_count{name="scraped-hosts"}"#
+        ),
+        Some(3_000.0)
+    );
 }

@@ -8,10 +8,10 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Breaker, BreakerConfig, BreakerState};
+use super::{Breaker, BreakerConfig, BreakerState, Instruments};
 use crate::clock::Instant;
 use crate::error::{ConfigError, SpawnError};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Telemetry, FLUSH_EVERY};
 
 /// A keyed breaker's settings: the config every key's breaker runs, the most keys held at
 /// once, and how long a closed breaker must go unused before it may be dropped.
@@ -94,9 +94,17 @@ struct Slot {
 }
 
 /// A breaker per key, from [`Runtime::keyed_breaker`](crate::Runtime::keyed_breaker).
-/// Cheap to clone. Each key's breaker is named `<name>/<key>` in events and metrics (so
-/// their label values are bounded by `max_keys`) and takes its open-to-half-open step when
-/// the next call arrives.
+/// Cheap to clone. Each key's breaker is named `<name>/<key>` in events and takes its
+/// open-to-half-open step when the next call arrives.
+///
+/// # Metrics
+/// Every key's breaker records into one set of series labelled `name = <name>`:
+/// `palisade_calls_total`, `palisade_call_duration_seconds` and
+/// `palisade_breaker_transitions_total` count the calls and moves of all its keys (a
+/// recorder never forgets a series, so a set per key would grow it with every key ever
+/// seen). How many keys are open or half-open is in [`status`](Self::status) and the
+/// runtime's snapshot. The tallied call counts reach the recorder every second (a task on
+/// the tokio runtime the keyed breaker was made on) and at the runtime's shutdown.
 pub struct KeyedBreaker<K> {
     shared: Arc<Shared<K>>,
 }
@@ -107,6 +115,8 @@ struct Shared<K> {
     telemetry: Telemetry,
     table: Mutex<HashMap<K, Slot>>,
     overflow: Breaker,
+    /// The metric handles every key's breaker (and the overflow one) records into.
+    instruments: Arc<Instruments>,
 }
 
 impl<K> Clone for KeyedBreaker<K> {
@@ -132,11 +142,16 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
         telemetry: Telemetry,
     ) -> Result<Self, SpawnError> {
         config.validate()?;
-        let overflow = Breaker::new(
+        let instruments = Instruments::shared_by_keys(&name);
+        let overflow = Breaker::with_instruments(
             Arc::from(format!("{name}/overflow")),
             config.base.clone(),
             telemetry.clone(),
+            Arc::clone(&instruments),
         )?;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(flush_while_alive(Arc::downgrade(&instruments)));
+        }
         Ok(Self {
             shared: Arc::new(Shared {
                 name,
@@ -144,8 +159,15 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
                 telemetry,
                 table: Mutex::new(HashMap::new()),
                 overflow,
+                instruments,
             }),
         })
+    }
+
+    /// Moves the call counts tallied so far into `palisade_calls_total` (every second on
+    /// its own; the runtime calls it at shutdown).
+    pub(crate) fn flush_counts(&self) {
+        self.shared.instruments.flush();
     }
 
     /// The keyed breaker's name.
@@ -175,7 +197,12 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
         }
         let named = Arc::from(format!("{}/{key}", s.name));
         // the base config was validated when the keyed breaker was made
-        match Breaker::new(named, s.config.base.clone(), s.telemetry.clone()) {
+        match Breaker::with_instruments(
+            named,
+            s.config.base.clone(),
+            s.telemetry.clone(),
+            Arc::clone(&s.instruments),
+        ) {
             Ok(breaker) => {
                 table.insert(
                     key.clone(),
@@ -237,6 +264,17 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
             .iter()
             .map(|(k, slot)| (k.clone(), slot.breaker.state()))
             .collect()
+    }
+}
+
+/// Flushes the keyed breaker's tallied counts every [`FLUSH_EVERY`] until it is gone.
+async fn flush_while_alive(instruments: std::sync::Weak<Instruments>) {
+    loop {
+        tokio::time::sleep(FLUSH_EVERY).await;
+        match instruments.upgrade() {
+            Some(set) => set.flush(),
+            None => return,
+        }
     }
 }
 

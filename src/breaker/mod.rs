@@ -9,6 +9,7 @@
 mod actor;
 mod config;
 mod inflight;
+mod instruments;
 mod keyed;
 mod machine;
 mod permit;
@@ -37,6 +38,7 @@ pub use status::BreakerStatus;
 use crate::error::{CallError, ControlError, SpawnError};
 use crate::kind::Kind;
 use crate::telemetry::Telemetry;
+pub(crate) use instruments::Instruments;
 
 /// A circuit breaker's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -129,9 +131,20 @@ impl Breaker {
         telemetry: Telemetry,
     ) -> Result<Self, SpawnError> {
         // Built configs were checked by `build()`; checked again here, as every spawn does.
+        let instruments = Instruments::standalone(&name);
+        Self::with_instruments(name, config, telemetry, instruments)
+    }
+
+    /// A breaker recording into `instruments` (a keyed breaker's breakers share one set).
+    pub(crate) fn with_instruments(
+        name: Arc<str>,
+        config: BreakerConfig,
+        telemetry: Telemetry,
+        instruments: Arc<Instruments>,
+    ) -> Result<Self, SpawnError> {
         config.validate()?;
         Ok(Self {
-            shared: Arc::new(BreakerShared::new(name, config, telemetry)),
+            shared: Arc::new(BreakerShared::new(name, config, telemetry, instruments)),
         })
     }
 

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crossbeam::utils::CachePadded;
-use metrics::{Gauge, Histogram};
 
 use super::config::{BreakerConfig, ErrorClass, SlidingWindow};
 use super::inflight::InFlight;
+use super::instruments::{Instruments, CANCELLED, IGNORED, REJECTED};
 use super::machine;
 use super::permit::{Admission, BreakerRejected, Parts, Rejection};
 use super::probes::ProbeSlots;
@@ -19,23 +19,7 @@ use super::{BreakerCommand, BreakerState};
 use crate::clock::{duration_nanos, Clock, Now};
 use crate::kind::Kind;
 use crate::supervisor::child::ActorSlot;
-use crate::telemetry::{
-    metrics as m, Event, RejectReason, RejectionGate, Tally, Telemetry, TransitionReason,
-};
-
-/// Outcome labels of `palisade_calls_total`, in the order of `BreakerShared::calls`.
-const OUTCOMES: [&str; 7] = [
-    "success",
-    "failure",
-    "slow_success",
-    "slow_failure",
-    "ignored",
-    "cancelled",
-    "rejected",
-];
-const REJECTED: usize = 6;
-const CANCELLED: usize = 5;
-const IGNORED: usize = 4;
+use crate::telemetry::{Event, RejectReason, RejectionGate, Telemetry, TransitionReason};
 
 /// The state word: the state in the low 8 bits, a generation above. Outcomes of calls
 /// admitted under an older generation are not recorded.
@@ -91,15 +75,20 @@ pub(crate) struct BreakerShared {
     pub(crate) telemetry: Telemetry,
     pub(super) rejections: RejectionGate,
     pub(crate) slot: ActorSlot<BreakerCommand>,
-    /// `palisade_calls_total` by outcome, tallied per thread and flushed by the actor (a
-    /// recorder's counter is a locked add on a shared line).
-    pub(super) calls: Tally<7>,
-    pub(super) duration: Histogram,
-    pub(super) state_gauge: Gauge,
+    /// Metric handles: the breaker's own, or shared by the breakers of a keyed breaker.
+    /// `palisade_calls_total` is tallied per thread and flushed by the actor (a recorder's
+    /// counter is a locked add on a shared line).
+    pub(super) instruments: Arc<Instruments>,
 }
 
 impl BreakerShared {
-    pub(crate) fn new(name: Arc<str>, config: BreakerConfig, telemetry: Telemetry) -> Self {
+    /// The breaker `name`, recording into `instruments`.
+    pub(crate) fn new(
+        name: Arc<str>,
+        config: BreakerConfig,
+        telemetry: Telemetry,
+        instruments: Arc<Instruments>,
+    ) -> Self {
         let window = match config.sliding_window {
             SlidingWindow::Count(n) => Window::Count(CountWindow::new(n)),
             SlidingWindow::Time(_) => Window::Time(Mutex::new(TimeWindow::new(
@@ -115,12 +104,7 @@ impl BreakerShared {
             minimum_calls: AtomicU32::new(0),
         };
         hot.store(&config, &clock);
-        let calls = Tally::new(
-            OUTCOMES
-                .map(|o| metrics::counter!(m::CALLS, "name" => name.to_string(), "outcome" => o)),
-        );
-        let label = [("name", name.to_string())];
-        let shared = Self {
+        Self {
             word: CachePadded::new(AtomicU64::new(pack(BreakerState::Closed, 0))),
             open_until: AtomicU64::new(0),
             since: AtomicU64::new(0),
@@ -136,13 +120,9 @@ impl BreakerShared {
             telemetry,
             rejections: RejectionGate::default(),
             slot: ActorSlot::default(),
-            calls,
-            duration: metrics::histogram!(m::CALL_DURATION, &label),
-            state_gauge: metrics::gauge!(m::BREAKER_STATE, &label),
+            instruments,
             name,
-        };
-        shared.state_gauge.set(0.0);
-        shared
+        }
     }
 
     #[inline]
@@ -288,7 +268,7 @@ impl BreakerShared {
     /// Counts and reports a rejection; returns its `retry_after`.
     fn reject(&self, retry_after: Option<Duration>) -> Option<Duration> {
         self.not_permitted.fetch_add(1, Ordering::Relaxed);
-        self.calls.add(REJECTED);
+        self.instruments.calls.add(REJECTED);
         if self.telemetry.observes_rejections() {
             if let Some(suppressed) = self.rejections.pass(RejectReason::CircuitOpen) {
                 self.telemetry.emit(Event::CallRejected {
@@ -321,20 +301,24 @@ impl BreakerShared {
         let now = self.clock.ticks();
         let elapsed = now.saturating_sub(a.start);
         let counted_while_running = self.inflight.finish(ticket);
-        self.duration.record(self.clock.to_secs_f64(elapsed));
+        self.instruments
+            .duration
+            .record(self.clock.to_secs_f64(elapsed));
         let slow = elapsed >= self.hot.slow_ticks.load(Ordering::Relaxed);
         let failed = match class {
             None | Some(ErrorClass::Success) => false,
             Some(ErrorClass::Failure) => true,
             Some(ErrorClass::Ignored) => {
-                self.calls.add(IGNORED);
+                self.instruments.calls.add(IGNORED);
                 if a.probe {
                     self.give_probe_back(a.generation);
                 }
                 return;
             }
         };
-        self.calls.add(usize::from(failed) + 2 * usize::from(slow));
+        self.instruments
+            .calls
+            .add(usize::from(failed) + 2 * usize::from(slow));
         self.record(a, Outcome { failed, slow }, counted_while_running, now);
     }
 
@@ -387,7 +371,7 @@ impl BreakerShared {
         let Some(ticket) = a.ticket else { return };
         let now = self.clock.ticks();
         let counted_while_running = self.inflight.finish(ticket);
-        self.calls.add(CANCELLED);
+        self.instruments.calls.add(CANCELLED);
         let slow = now.saturating_sub(a.start) >= self.hot.slow_ticks.load(Ordering::Relaxed);
         if !slow {
             if a.probe {
@@ -404,6 +388,6 @@ impl BreakerShared {
 
     /// Moves the outcome counts tallied so far into `palisade_calls_total` (the actor's job).
     pub(crate) fn flush_counts(&self) {
-        self.calls.flush();
+        self.instruments.flush();
     }
 }

@@ -121,10 +121,10 @@ impl BreakerShared {
             self.word
                 .store(pack(to, generation.wrapping_add(1)), Ordering::Release);
         }
-        self.state_gauge.set(f64::from(to as u8));
+        self.instruments.state.set(f64::from(to as u8));
         metrics::counter!(
             m::BREAKER_TRANSITIONS,
-            "name" => self.name.to_string(), "from" => from_state.as_str(), "to" => to.as_str()
+            "name" => self.instruments.label.to_string(), "from" => from_state.as_str(), "to" => to.as_str()
         )
         .increment(1);
         self.telemetry.emit(Event::BreakerTransition {
@@ -180,7 +180,7 @@ impl BreakerShared {
                     let (hung, next) = self.inflight.scan(ticks, slow);
                     let mut totals = None;
                     for _ in 0..hung {
-                        self.calls.add(2);
+                        self.instruments.calls.add(2);
                         totals = Some(self.window.record(
                             now,
                             Outcome {
