@@ -1123,17 +1123,18 @@ async fn the_limiter_layers_decide_strict_redis_limits() {
     rt.shutdown().await;
 }
 
-/// A stalled Redis (SIGSTOP: connections open, nothing answers), in strict and leased
-/// modes under every fail mode: every check answers within the backend's timeout plus a
-/// small bound, the guard breakers open and close again after SIGCONT, and strict mode
-/// never admits past the global quota unless told to fail open.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_redis_answers_within_the_timeout_in_every_mode() {
-    const TIMEOUT: Duration = Duration::from_millis(100);
-    const BOUND: Duration = Duration::from_millis(200);
-    let server = RedisServer::start();
-    let rt = Runtime::start().await.unwrap();
-    let mut events = rt.subscribe();
+/// What each Redis fault test uses: the backend's timeout, and how far past it an answer
+/// may come (scheduling on a 2-core VM under a parallel test run).
+const FAULT_TIMEOUT: Duration = Duration::from_millis(100);
+const FAULT_BOUND: Duration = Duration::from_millis(200);
+
+/// One limiter per mode (strict, leased) and fail mode (open, closed, local 50 %), each
+/// on `url` with 8 of its 10 an hour spent while Redis answers.
+async fn limiters_in_every_mode(
+    rt: &Runtime,
+    url: &str,
+    test: &str,
+) -> Vec<(String, RedisMode, FailMode, palisade::Limiter)> {
     let quota = LimiterConfig::gcra(Quota::per_hour(10).burst(10));
     let mut limiters = Vec::new();
     for mode in [RedisMode::Strict, RedisMode::Leased] {
@@ -1143,24 +1144,23 @@ async fn a_stalled_redis_answers_within_the_timeout_in_every_mode() {
             ("local", FailMode::Local { percent: 50 }),
         ] {
             let name = format!(
-                "stall-{}-{tag}",
+                "{test}-{}-{tag}",
                 if mode == RedisMode::Strict {
                     "strict"
                 } else {
                     "leased"
                 }
             );
-            let backend = RedisBackend::new(server.url())
-                .prefix("stall")
+            let backend = RedisBackend::new(url)
+                .prefix(test)
                 .mode(mode)
-                .timeout(TIMEOUT)
+                .timeout(FAULT_TIMEOUT)
                 .open_for(Duration::from_millis(300))
                 .on_failure(fail);
             let l = rt
                 .limiter(&name, quota.clone().redis(backend))
                 .await
                 .unwrap();
-            // spend 8 of the 10 while Redis answers
             let mut spent = 0;
             for _ in 0..40 {
                 if spent == 8 {
@@ -1175,10 +1175,17 @@ async fn a_stalled_redis_answers_within_the_timeout_in_every_mode() {
             limiters.push((name, mode, fail, l));
         }
     }
+    limiters
+}
 
-    server.pause();
+/// 12 checks on each limiter while Redis cannot answer in time: each mode keeps its bound
+/// (fail open admits, strict fail closed admits nothing, the local share at most 5 of 10,
+/// a leased limiter its 2 units left plus that share). Returns the longest answer.
+async fn checks_while_redis_cannot_answer(
+    limiters: &[(String, RedisMode, FailMode, palisade::Limiter)],
+) -> Duration {
     let mut longest = Duration::ZERO;
-    for (name, mode, fail, l) in &limiters {
+    for (name, mode, fail, l) in limiters {
         let mut admitted = 0;
         for _ in 0..12 {
             let began = Instant::now();
@@ -1205,18 +1212,27 @@ async fn a_stalled_redis_answers_within_the_timeout_in_every_mode() {
         }
     }
     assert!(
-        longest <= TIMEOUT + BOUND,
-        "the longest answer while Redis stalled: {longest:?}"
+        longest <= FAULT_TIMEOUT + FAULT_BOUND,
+        "the longest answer while Redis could not answer in time: {longest:?}"
     );
-    for (name, mode, ..) in &limiters {
+    longest
+}
+
+/// Every limiter reports the backend down; strict limiters' guards have opened. (Strict
+/// checks call Redis each time: enough failures to trip the guard. A leased limiter's
+/// actor calls it once per refill, too few for the guard's window: it reports the backend
+/// down and follows its fail mode all the same.)
+async fn every_limiter_reports_redis_down(
+    rt: &Runtime,
+    events: &mut palisade::EventStream,
+    limiters: &[(String, RedisMode, FailMode, palisade::Limiter)],
+) {
+    for (name, mode, ..) in limiters {
         next_matching(
-            &mut events,
+            events,
             |e| matches!(e, Event::BackendHealth { name: n, healthy: false, .. } if **n == **name),
         )
         .await;
-        // strict checks call Redis each time: enough failures to trip the guard. A leased
-        // limiter's actor calls it once per refill, too few for the guard's window: it
-        // reports the backend down and follows its fail mode all the same.
         if *mode == RedisMode::Strict {
             let guard = rt.get_breaker(&format!("{name}.redis")).unwrap();
             assert_ne!(
@@ -1226,16 +1242,22 @@ async fn a_stalled_redis_answers_within_the_timeout_in_every_mode() {
             );
         }
     }
+}
 
-    server.resume();
-    // every limiter reports the backend healthy again and its guard is closed
+/// Once Redis answers again, every limiter reports it healthy and its guard closes,
+/// within 10 s and without a restart.
+async fn every_limiter_is_back_on_redis(
+    rt: &Runtime,
+    events: &mut palisade::EventStream,
+    limiters: &[(String, RedisMode, FailMode, palisade::Limiter)],
+) {
     let mut healthy = std::collections::HashSet::new();
     let back = async {
         loop {
-            for (_, _, _, l) in &limiters {
+            for (_, _, _, l) in limiters {
                 let _ = l.acquire(1).await;
             }
-            for e in common::drain(&mut events) {
+            for e in common::drain(events) {
                 if let Event::BackendHealth {
                     name,
                     healthy: true,
@@ -1259,6 +1281,85 @@ async fn a_stalled_redis_answers_within_the_timeout_in_every_mode() {
     tokio::time::timeout(Duration::from_secs(10), back)
         .await
         .expect("every limiter is back on Redis, its guard closed, within 10 s");
-    println!("longest answer while Redis stalled: {longest:?} (timeout {TIMEOUT:?})");
+}
+
+/// A stalled Redis (SIGSTOP: connections open, nothing answers), in strict and leased
+/// modes under every fail mode: every check answers within the backend's timeout plus a
+/// small bound, the guard breakers open and close again after SIGCONT, and strict mode
+/// never admits past the global quota unless told to fail open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_redis_answers_within_the_timeout_in_every_mode() {
+    let server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let mut events = rt.subscribe();
+    let limiters = limiters_in_every_mode(&rt, &server.url(), "stall").await;
+
+    server.pause();
+    let longest = checks_while_redis_cannot_answer(&limiters).await;
+    every_limiter_reports_redis_down(&rt, &mut events, &limiters).await;
+
+    server.resume();
+    every_limiter_is_back_on_redis(&rt, &mut events, &limiters).await;
+    println!("longest answer while Redis stalled: {longest:?} (timeout {FAULT_TIMEOUT:?})");
+    rt.shutdown().await;
+}
+
+/// A slow network to Redis (a proxy delaying every byte both ways), in strict and leased
+/// modes under every fail mode. Slow but within the timeout (30 ms each way against a
+/// 100 ms timeout), Redis still decides: strict limiters admit exactly the 2 units the
+/// global quota has left, and nothing is reported down. Slower than the timeout (400 ms
+/// each way), every check answers within the timeout plus a small bound, each fail mode
+/// keeps its bound and the guards open; with the delay gone, everything is back on Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_network_to_redis_answers_within_the_timeout_in_every_mode() {
+    let server = RedisServer::start();
+    let proxy = common::latency_proxy::LatencyProxy::start(server.port()).await;
+    let rt = Runtime::start().await.unwrap();
+    let mut events = rt.subscribe();
+    let limiters = limiters_in_every_mode(&rt, &proxy.url(), "slow").await;
+
+    // slow, within the timeout: Redis still decides
+    proxy.set_delay(Duration::from_millis(30));
+    let mut slowest = Duration::ZERO;
+    for (name, mode, _, l) in &limiters {
+        if *mode != RedisMode::Strict {
+            continue;
+        }
+        let mut admitted = 0;
+        for _ in 0..4 {
+            let began = Instant::now();
+            if l.acquire(1).await.is_ok() {
+                admitted += 1;
+            }
+            slowest = slowest.max(began.elapsed());
+        }
+        assert_eq!(
+            admitted, 2,
+            "{name}: Redis decides while it answers in time"
+        );
+    }
+    assert!(
+        slowest >= Duration::from_millis(60),
+        "the proxy delays a round trip: {slowest:?}"
+    );
+    let down: Vec<_> = common::drain(&mut events)
+        .into_iter()
+        .filter(|e| matches!(e, Event::BackendHealth { healthy: false, .. }))
+        .collect();
+    assert!(
+        down.is_empty(),
+        "a slow Redis within the timeout is not down: {down:?}"
+    );
+
+    // slower than the timeout
+    proxy.set_delay(Duration::from_millis(400));
+    let longest = checks_while_redis_cannot_answer(&limiters).await;
+    every_limiter_reports_redis_down(&rt, &mut events, &limiters).await;
+
+    proxy.set_delay(Duration::ZERO);
+    every_limiter_is_back_on_redis(&rt, &mut events, &limiters).await;
+    println!(
+        "slow network: round trips of {slowest:?} within the timeout; longest answer {longest:?} with 800 ms round trips (timeout {FAULT_TIMEOUT:?})"
+    );
     rt.shutdown().await;
 }

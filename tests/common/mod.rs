@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use palisade::{Event, EventStream};
 
+pub mod latency_proxy;
 pub mod redis_server;
 pub mod soak;
 
