@@ -74,22 +74,18 @@ impl SlidingWindow {
         );
         // all in units of 1/window requests
         let used = prev * (w - elapsed) + cur * w;
-        let reset_after = match (s.current, s.previous) {
-            (c, _) if c > 0 => (index + 2) * self.window - now,
-            (_, p) if p > 0 => (index + 1) * self.window - now,
-            _ => 0,
-        };
         let capacity = limit * w;
         if used + cost * w <= capacity {
             let remaining = (capacity - used - cost * w) / w;
+            let admitted = SlidingState {
+                current: s.current + n,
+                ..s
+            };
             return (
-                Some(SlidingState {
-                    current: s.current + n,
-                    ..s
-                }),
+                Some(admitted),
                 Decision::Allowed {
                     remaining: saturate(remaining),
-                    reset_after,
+                    reset_after: self.reset_after(admitted, index, now),
                 },
             );
         }
@@ -99,9 +95,21 @@ impl SlidingWindow {
             Decision::Denied {
                 retry_after: self.retry_after(s, elapsed, n),
                 remaining,
-                reset_after,
+                reset_after: self.reset_after(s, index, now),
             },
         )
+    }
+
+    /// Nanoseconds until state `s` (rolled to window `index`) weighs nothing: the quota is
+    /// back in full once the last window with a count has slid out.
+    fn reset_after(&self, s: SlidingState, index: u64, now: u64) -> u64 {
+        if s.current > 0 {
+            (index + 2) * self.window - now
+        } else if s.previous > 0 {
+            (index + 1) * self.window - now
+        } else {
+            0
+        }
     }
 
     /// Nanoseconds until a cost of `n` fits, for a state rolled to the current window.
@@ -213,6 +221,150 @@ mod tests {
             Decision::ExceedsCapacity {
                 cost: 6,
                 capacity: 5
+            }
+        );
+    }
+
+    /// Every state of a small window, every cost, at instants across the window: each
+    /// answer is exact, as a caller reads it.
+    /// - `retry_after`: the same check is admitted then, and denied 1 ns before;
+    /// - `remaining`: the largest cost admitted now, after this check;
+    /// - `reset_after`: a check of the whole limit is admitted then (the quota is back in
+    ///   full), and denied 1 ns before.
+    #[test]
+    fn every_answer_is_exact_over_every_small_state() {
+        const W: u64 = 1_000;
+        let w = SlidingWindow {
+            limit: 4,
+            window: W,
+        };
+        let admitted = |s: SlidingState, at: u64, n: u32| w.check(s, at, n).0.is_some();
+        let largest_admitted = |s: SlidingState, at: u64| {
+            (0..=w.limit)
+                .rev()
+                .find(|&k| admitted(s, at, k))
+                .unwrap_or(0)
+        };
+        let assert_full_after = |s: SlidingState, now: u64, reset: u64, what: &str| {
+            assert!(
+                admitted(s, now + reset, w.limit),
+                "{what}: not full at the reset"
+            );
+            if reset > 0 {
+                assert!(
+                    !admitted(s, now + reset - 1, w.limit),
+                    "{what}: full 1 ns before the reset"
+                );
+            }
+        };
+        let mut cases = 0;
+        for previous in 0..=4u32 {
+            for current in 0..=4u32 {
+                // the state of window 5 (tag 6); `now` in window 5, 6 or 7
+                let s = SlidingState {
+                    tag: 6,
+                    previous,
+                    current,
+                };
+                for now in [
+                    5 * W,
+                    5 * W + 1,
+                    5 * W + 250,
+                    6 * W - 1,
+                    6 * W,
+                    6 * W + 600,
+                    7 * W + 3,
+                ] {
+                    for n in 0..=4u32 {
+                        cases += 1;
+                        let what = format!("prev {previous} cur {current} now {now} n {n}");
+                        match w.check(s, now, n) {
+                            (
+                                Some(next),
+                                Decision::Allowed {
+                                    remaining,
+                                    reset_after,
+                                },
+                            ) => {
+                                assert_eq!(remaining, largest_admitted(next, now), "{what}");
+                                assert_full_after(next, now, reset_after, &what);
+                            }
+                            (
+                                None,
+                                Decision::Denied {
+                                    retry_after,
+                                    remaining,
+                                    reset_after,
+                                },
+                            ) => {
+                                assert!(retry_after > 0, "{what}");
+                                assert!(
+                                    admitted(s, now + retry_after, n),
+                                    "{what}: retry_after too soon"
+                                );
+                                assert!(
+                                    !admitted(s, now + retry_after - 1, n),
+                                    "{what}: retry_after too late"
+                                );
+                                assert_eq!(remaining, largest_admitted(s, now), "{what}");
+                                assert_full_after(s, now, reset_after, &what);
+                            }
+                            other => panic!("{what}: {other:?}"),
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 5 * 5 * 7 * 5);
+    }
+
+    /// A state two or more windows old counts for nothing, and the new window counts
+    /// from zero: 2 admitted, the 3rd waits for the first of them to weigh less.
+    #[test]
+    fn a_state_older_than_the_previous_window_starts_afresh() {
+        const W: u64 = 1_000;
+        let w = SlidingWindow {
+            limit: 2,
+            window: W,
+        };
+        let mut s = SlidingState::default();
+        assert!(matches!(admit(&w, &mut s, 0), Decision::Allowed { .. }));
+        assert_eq!(
+            admit(&w, &mut s, 5 * W),
+            Decision::Allowed {
+                remaining: 1,
+                reset_after: 2 * W
+            }
+        );
+        assert_eq!(
+            admit(&w, &mut s, 5 * W),
+            Decision::Allowed {
+                remaining: 0,
+                reset_after: 2 * W
+            }
+        );
+        // next window, the 2 weigh 2·(1 - e): one unit frees at e = W/2
+        assert_eq!(
+            admit(&w, &mut s, 5 * W),
+            Decision::Denied {
+                retry_after: W + W / 2,
+                remaining: 0,
+                reset_after: 2 * W
+            }
+        );
+    }
+
+    #[test]
+    fn a_cost_of_the_whole_limit_fits_an_empty_window() {
+        let w = SlidingWindow {
+            limit: 5,
+            window: S,
+        };
+        assert_eq!(
+            w.check(SlidingState::default(), S, 5).1,
+            Decision::Allowed {
+                remaining: 0,
+                reset_after: 2 * S
             }
         );
     }
