@@ -69,9 +69,11 @@ impl Gcra {
                 reset_after: tat - now,
             };
         };
-        if tat <= now && limit != u64::MAX {
-            // a full quota: n <= burst, so new = now + n·t exactly and
-            // (limit - new) / t = burst - n
+        if tat <= now {
+            // a full quota: n <= burst, so new = now + n·t and (limit - new) / t = burst - n.
+            // (Exactly, unless `now + burst·t` saturates: configs cap burst·t at 366 days,
+            // so only after 583 years on the limiter's clock; burst - n is the right answer
+            // there too, where the division would say less.)
             return Decision::Allowed {
                 remaining: self.burst - n,
                 reset_after: new - now,
@@ -264,5 +266,25 @@ mod tests {
             let tat = (now >> 1).saturating_add(tat_offset);
             proptest::prop_assert_eq!(g.check(tat, now, n), reference(&g, tat, now, n));
         }
+    }
+
+    /// Where `now + burst·t` saturates u64 (583 years on the clock), a full quota still
+    /// answers `burst - n` left, and the reset saturates with it.
+    #[test]
+    fn a_full_quota_near_the_end_of_the_clock_answers_burst_minus_n() {
+        let g = Gcra {
+            interval: 100,
+            burst: 4,
+        };
+        let now = u64::MAX - 10;
+        let (new, d) = g.check(0, now, 1);
+        assert_eq!(new, Some(u64::MAX));
+        assert_eq!(
+            d,
+            Decision::Allowed {
+                remaining: 3,
+                reset_after: 10
+            }
+        );
     }
 }
