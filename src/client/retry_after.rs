@@ -63,4 +63,34 @@ mod tests {
         }
         assert_eq!(wait(&[0xff, 0xfe], now), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2_000, ..Default::default() })]
+
+        /// Any bytes, and text shaped like the header's two forms with hostile parts
+        /// (huge numbers, signs, years 0 and 9999, days past a month's end, any time of
+        /// day): never a panic, never a wait past the cap; whole seconds always parse.
+        #[test]
+        fn any_value_is_a_capped_wait_or_ignored(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            shaped in proptest::prop_oneof![
+                "[0-9]{0,30}",
+                "[+-]?[0-9]{1,5}(\\.[0-9])?",
+                "(Mon|Tue|Wed|Thu|Fri|Sat|Sun|Xyz), [0-9]{1,2} (Jan|Feb|Dec|Foo) [0-9]{1,5} [0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2} (GMT|UTC|PST)",
+                "(Monday|Sunday), [0-9]{2}-(Jan|Dec)-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT",
+                "(Mon|Sun) (Jan|Dec) [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}",
+            ],
+            now_secs in 0u64..(400 * 365 * 86_400),
+        ) {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now_secs);
+            for value in [bytes.as_slice(), shaped.as_bytes()] {
+                if let Some(w) = wait(value, now) {
+                    proptest::prop_assert!(w <= MAX_WAIT, "{w:?}");
+                }
+            }
+            if !shaped.is_empty() && shaped.bytes().all(|b| b.is_ascii_digit()) {
+                proptest::prop_assert!(wait(shaped.as_bytes(), now).is_some(), "{shaped}");
+            }
+        }
+    }
 }
