@@ -1304,6 +1304,27 @@ async fn a_stalled_redis_answers_within_the_timeout_in_every_mode() {
     rt.shutdown().await;
 }
 
+/// A Redis outage (the server killed, then started again empty on the same port), in
+/// strict and leased modes under every fail mode: every check answers within the timeout
+/// plus a small bound, each fail mode keeps its bound, the guards open, and once the
+/// server is back every limiter returns to it without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_answers_within_the_timeout_in_every_mode() {
+    let mut server = RedisServer::start();
+    let rt = Runtime::start().await.unwrap();
+    let mut events = rt.subscribe();
+    let limiters = limiters_in_every_mode(&rt, &server.url(), "outage").await;
+
+    server.stop();
+    let longest = checks_while_redis_cannot_answer(&limiters).await;
+    every_limiter_reports_redis_down(&rt, &mut events, &limiters).await;
+
+    server.restart();
+    every_limiter_is_back_on_redis(&rt, &mut events, &limiters).await;
+    println!("longest answer while Redis was down: {longest:?} (timeout {FAULT_TIMEOUT:?})");
+    rt.shutdown().await;
+}
+
 /// A slow network to Redis (a proxy delaying every byte both ways), in strict and leased
 /// modes under every fail mode. Slow but within the timeout (30 ms each way against a
 /// 100 ms timeout), Redis still decides: strict limiters admit exactly the 2 units the
