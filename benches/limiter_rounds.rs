@@ -161,6 +161,52 @@ fn main() {
         || round(|i| gov_keyed.check_key(&(i * 7919 % 10_000)).is_ok()),
     );
 
+    // The access patterns users have, at 10^4 and 10^6 pre-filled u64 keys, on an
+    // always-allow quota (10^9/s, burst 10^9) and a cap above the keys: sequential
+    // (0, 1, 2, ...), scattered (a stride of 7919), and a hot key among cold ones (every
+    // other check on key 0, the rest sweeping the others).
+    for keys in [10_000u64, 1_000_000] {
+        let ours = rt
+            .block_on(
+                prt.keyed_limiter::<u64>(
+                    &format!("rounds-keyed-{keys}"),
+                    KeyedLimiterConfig::new(LimiterConfig::gcra(
+                        Quota::per_second(1_000_000_000).burst(1_000_000_000),
+                    ))
+                    .max_keys(2_000_000),
+                ),
+            )
+            .expect("keyed");
+        let theirs = governor::RateLimiter::<u64, _, _>::keyed(
+            governor::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000_000_000)),
+        );
+        for k in 0..keys {
+            let _ = ours.check(&k);
+            let _ = theirs.check_key(&k);
+        }
+        let sequential = |i: u64| i % keys;
+        let strided = |i: u64| i * 7919 % keys;
+        let hot = |i: u64| {
+            if i % 2 == 0 {
+                0
+            } else {
+                1 + (i / 2) % (keys - 1)
+            }
+        };
+        for (pattern, key) in [
+            ("sequential", &sequential as &dyn Fn(u64) -> u64),
+            ("strided", &strided),
+            ("hot key", &hot),
+        ] {
+            case(
+                &format!("keyed {keys} {pattern}"),
+                &filter,
+                || round(|i| ours.check(&key(i)).is_ok()),
+                || round(|i| theirs.check_key(&key(i)).is_ok()),
+            );
+        }
+    }
+
     let shared = limiter(
         "rounds-2-threads",
         LimiterConfig::gcra(Quota::per_second(100_000_000).burst(1_000_000)),
