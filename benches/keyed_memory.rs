@@ -8,8 +8,12 @@
 //! One process per run (resident memory does not shrink back to the allocator's baseline
 //! within a process); each prints RSS before and at marks along the stream.
 //!
+//! - memory per key beside governor: 10^6 fresh u64 keys under a cap above them, RSS
+//!   growth divided by the keys, each side in a process of its own.
+//!
 //! `cargo bench -p palisade-benches --bench keyed_memory` (every run in turn), or
-//! `... -- limiter 100000`, `... -- breaker 1000 [prometheus]` for one.
+//! `... -- limiter 100000`, `... -- breaker 1000 [prometheus]`, `... -- per-key palisade`
+//! (or `governor`) for one.
 
 use std::time::Instant;
 
@@ -85,7 +89,7 @@ fn run_breakers(max_keys: u32, prometheus: bool) {
                 .get(&key)
                 .execute(|| async { Ok::<_, ()>(()) })
                 .await;
-            if key % 50_000 == 0 {
+            if key.is_multiple_of(50_000) {
                 // the recorder keeps histogram samples until its upkeep drains them; this
                 // loop never yields to the upkeep task, so it runs here, as often
                 if let Some(h) = &handle {
@@ -107,6 +111,44 @@ fn run_breakers(max_keys: u32, prometheus: bool) {
     });
 }
 
+/// RSS growth per key over 10^6 fresh u64 keys, on an always-allow GCRA quota.
+fn per_key(side: &str) {
+    const KEYS: u64 = 1_000_000;
+    let rt = support::current_thread();
+    rt.block_on(async move {
+        let runtime = Runtime::start().await.expect("runtime");
+        let ours = runtime
+            .keyed_limiter::<u64>(
+                "per-key",
+                KeyedLimiterConfig::new(LimiterConfig::gcra(
+                    Quota::per_second(1_000_000_000).burst(1_000_000_000),
+                ))
+                .max_keys(2_000_000),
+            )
+            .await
+            .expect("keyed");
+        let nz = |n| std::num::NonZeroU32::new(n).expect("non-zero");
+        let theirs = governor::RateLimiter::<u64, _, _>::keyed(
+            governor::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000_000_000)),
+        );
+        let before = rss_mib();
+        for key in 0..KEYS {
+            if side == "palisade" {
+                let _ = ours.check(&key);
+            } else {
+                let _ = theirs.check_key(&key);
+            }
+        }
+        let grown = (rss_mib() - before) * 1024.0 * 1024.0;
+        println!(
+            "memory per key, {side:<8}: {:.1} bytes ({:.1} MiB over {KEYS} keys)",
+            grown / KEYS as f64,
+            grown / (1024.0 * 1024.0)
+        );
+        runtime.shutdown().await;
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -115,6 +157,7 @@ fn main() {
     let cap = args.get(1).and_then(|a| a.parse::<u32>().ok());
     match (args.first().map(String::as_str), cap) {
         (Some("limiter"), Some(cap)) => run(cap),
+        (Some("per-key"), _) => per_key(args.get(1).map_or("palisade", String::as_str)),
         (Some("breaker"), Some(cap)) => {
             run_breakers(cap, args.get(2).is_some_and(|a| a == "prometheus"))
         }
@@ -133,6 +176,9 @@ fn main() {
                     }
                     runs.push(run);
                 }
+            }
+            for side in ["palisade", "governor"] {
+                runs.push(vec!["per-key".to_owned(), side.to_owned()]);
             }
             for run in runs {
                 let status = std::process::Command::new(&me)

@@ -187,7 +187,7 @@ fn main() {
         let sequential = |i: u64| i % keys;
         let strided = |i: u64| i * 7919 % keys;
         let hot = |i: u64| {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 0
             } else {
                 1 + (i / 2) % (keys - 1)
