@@ -223,4 +223,68 @@ mod tests {
         }
         assert_eq!(info.limit_value(), r#""api \"v1\"_";r=42;t=2"#);
     }
+
+    /// Reads back an RFC 8941 string item `"..."` and what follows it.
+    fn sf_string(value: &str) -> Option<(String, &str)> {
+        let rest = value.strip_prefix('"')?;
+        let mut out = String::new();
+        let mut chars = rest.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => out.push(chars.next()?.1),
+                '"' => return Some((out, &rest[i + 1..])),
+                ' '..='~' => out.push(c),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2_000, ..Default::default() })]
+
+        /// Any limiter name (quotes, backslashes, control characters, any Unicode), any
+        /// numbers and durations up to `Duration::MAX`: both fields are always written, as
+        /// RFC 8941 items the draft's grammar reads back, and the legacy trio too.
+        #[test]
+        fn any_decision_writes_fields_the_draft_grammar_reads_back(
+            name in "\\PC{0,40}|[\"\\\\ \t\x00-\x1f\x7f]{0,10}",
+            quota in proptest::prelude::any::<u32>(),
+            remaining in proptest::prelude::any::<u32>(),
+            window_ns in proptest::prelude::any::<u64>(),
+            reset_secs in proptest::prelude::any::<u64>(),
+            reset_ns in 0u32..1_000_000_000,
+        ) {
+            let info = RateLimitInfo {
+                policy: Arc::from(name.as_str()),
+                quota,
+                window: Duration::from_nanos(window_ns),
+                remaining,
+                reset: Duration::new(reset_secs, reset_ns),
+            };
+            let mut headers = HeaderMap::new();
+            info.write(&mut headers);
+            info.write_legacy(&mut headers);
+            let field = |h: &HeaderName| headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let policy = field(&RATELIMIT_POLICY).expect("RateLimit-Policy written");
+            let limit = field(&RATELIMIT).expect("RateLimit written");
+            let expected_name: String = name
+                .chars()
+                .map(|c| if (' '..='~').contains(&c) { c } else { '_' })
+                .collect();
+            let (read, params) = sf_string(&policy).expect("a string item");
+            proptest::prop_assert_eq!(&read, &expected_name);
+            proptest::prop_assert_eq!(
+                params,
+                format!(";q={quota};w={}", retry_after_secs(info.window).max(1))
+            );
+            let (read, params) = sf_string(&limit).expect("a string item");
+            proptest::prop_assert_eq!(&read, &expected_name);
+            proptest::prop_assert_eq!(
+                params,
+                format!(";r={remaining};t={}", retry_after_secs(info.reset))
+            );
+            proptest::prop_assert!(headers.contains_key(&X_LIMIT) && headers.contains_key(&X_RESET));
+        }
+    }
 }
