@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Paths: `breaker` (closed `execute`), `policy` (deadline, breaker, limiter, bulkhead,
-//! timeout), `limiter` (a direct GCRA `check`). Run without arguments (as `cargo bench` does) it makes 1,000 calls of each.
+//! timeout), `limiter` (a direct GCRA `check`), `recloser` (the peer breaker's
+//! `AsyncRecloser::call`), `bare` (the call alone). Run without arguments (as `cargo bench` does) it makes 1,000 calls of each.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -58,6 +59,8 @@ fn main() {
             )
             .await
             .expect("spawn");
+        let recloser =
+            recloser::AsyncRecloser::from(recloser::Recloser::custom().closed_len(100).build());
         let policy = Policy::new()
             .deadline(Duration::from_secs(10))
             .breaker(&b)
@@ -67,13 +70,22 @@ fn main() {
         let paths: &[&str] = match which.as_deref() {
             Some("policy") => &["policy"],
             Some("limiter") => &["limiter"],
+            Some("recloser") => &["recloser"],
+            Some("bare") => &["bare"],
             Some(_) => &["breaker"],
-            None => &["breaker", "policy", "limiter"],
+            None => &["breaker", "policy", "limiter", "recloser", "bare"],
         };
         let mut sum = 0u64;
         for path in paths {
             for i in 0..n {
-                let r = if *path == "limiter" {
+                let r = if *path == "recloser" {
+                    recloser
+                        .call(async move { Ok::<_, ()>(black_box(i)) })
+                        .await
+                        .ok()
+                } else if *path == "bare" {
+                    async move { Ok::<_, ()>(black_box(i)) }.await.ok()
+                } else if *path == "limiter" {
                     l.check().ok().map(|_| i)
                 } else if *path == "policy" {
                     policy

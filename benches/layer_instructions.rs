@@ -8,7 +8,7 @@
 //! done   # (second total - first total) / 1,000,000 = instructions per request
 //! ```
 //!
-//! Paths: `bare`, `bulkhead`, `concurrency_limit` (tower), `keyed` (by peer IP),
+//! Paths: `bare`, `bulkhead`, `bulkhead_backpressure`, `concurrency_limit` (tower), `keyed` (by peer IP),
 //! `governor` (tower_governor), `limiter`, `limiter_headers`, `breaker`. Without arguments
 //! (as `cargo bench` runs it) 1,000 requests of each.
 
@@ -27,6 +27,7 @@ fn main() {
         let all = [
             "bare",
             "bulkhead",
+            "bulkhead_backpressure",
             "concurrency_limit",
             "keyed",
             "governor",
@@ -42,6 +43,10 @@ fn main() {
                 "bare" => drive(&mut Ok200, n).await,
                 "bulkhead" => {
                     drive(&mut BulkheadLayer::new(&p.bulkhead).http().layer(Ok200), n).await
+                }
+                "bulkhead_backpressure" => {
+                    let layer = BulkheadLayer::new(&p.bulkhead).http().backpressure(true);
+                    drive(&mut layer.layer(Ok200), n).await
                 }
                 "concurrency_limit" => drive(&mut concurrency_limit(), n).await,
                 "keyed" => {
