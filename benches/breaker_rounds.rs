@@ -9,49 +9,18 @@
 //!
 //! `cargo bench -p palisade-benches --bench breaker_rounds`
 
-use std::hint::black_box;
-use std::time::Instant;
-
-use palisade::{BreakerConfig, Runtime, SlidingWindow};
+use palisade::Runtime;
+use support::rounds::{breaker_config, call, median, round};
 
 const ROUNDS: usize = 31;
 const CALLS: u64 = 1_000_000;
-
-#[inline(never)]
-async fn call(x: u64) -> Result<u64, std::io::Error> {
-    Ok(black_box(x))
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-async fn round<F, Fut>(mut f: F) -> f64
-where
-    F: FnMut(u64) -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    for i in 0..CALLS {
-        black_box(f(i).await);
-    }
-    start.elapsed().as_nanos() as f64 / CALLS as f64
-}
 
 fn main() {
     let rt = support::current_thread();
     rt.block_on(async {
         let prt = Runtime::start().await.expect("runtime");
         let ours = prt
-            .breaker(
-                "rounds-db",
-                BreakerConfig::builder()
-                    .sliding_window(SlidingWindow::Count(100))
-                    .minimum_calls(100)
-                    .build()
-                    .expect("valid"),
-            )
+            .breaker("rounds-db", breaker_config())
             .await
             .expect("spawn");
         let theirs = recloser::AsyncRecloser::from(
@@ -64,9 +33,9 @@ fn main() {
         let mut bare = Vec::new();
         for warm in [true, false] {
             for _ in 0..(if warm { 1 } else { ROUNDS }) {
-                let a = round(|i| async move { ours.execute(|| call(i)).await.is_ok() }).await;
-                let b = round(|i| async move { theirs.call(call(i)).await.is_ok() }).await;
-                let c = round(|i| async move { call(i).await.is_ok() }).await;
+                let a = round(CALLS, |i| async move { ours.execute(|| call(i)).await.is_ok() }).await;
+                let b = round(CALLS, |i| async move { theirs.call(call(i)).await.is_ok() }).await;
+                let c = round(CALLS, |i| async move { call(i).await.is_ok() }).await;
                 if !warm {
                     p.push(a);
                     r.push(b);

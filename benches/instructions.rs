@@ -17,9 +17,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use palisade::{
-    BreakerConfig, BulkheadConfig, LimiterConfig, Policy, Quota, Runtime, SlidingWindow,
-};
+use palisade::{BulkheadConfig, LimiterConfig, Policy, Quota, Runtime};
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
@@ -32,14 +30,7 @@ fn main() {
     rt.block_on(async move {
         let prt = Runtime::start().await.expect("runtime");
         let b = prt
-            .breaker(
-                "instructions-db",
-                BreakerConfig::builder()
-                    .sliding_window(SlidingWindow::Count(100))
-                    .minimum_calls(100)
-                    .build()
-                    .expect("valid"),
-            )
+            .breaker("instructions-db", support::rounds::breaker_config())
             .await
             .expect("spawn");
         let l = prt

@@ -10,36 +10,11 @@
 //!
 //! `cargo bench -p palisade-benches --bench recorder_rounds` (optionally a case filter)
 
-use std::hint::black_box;
-use std::time::Instant;
-
-use palisade::{BreakerConfig, BulkheadConfig, LimiterConfig, Quota, Runtime, SlidingWindow};
+use palisade::{BulkheadConfig, LimiterConfig, Quota, Runtime};
+use support::rounds::{best, breaker_config, call, median, round};
 
 const ROUNDS: usize = 31;
 const CALLS: u64 = 500_000;
-
-#[inline(never)]
-async fn call(x: u64) -> Result<u64, std::io::Error> {
-    Ok(black_box(x))
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Nanoseconds per call over one round.
-async fn round<F, Fut>(mut f: F) -> f64
-where
-    F: FnMut(u64) -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    for i in 0..CALLS {
-        black_box(f(i).await);
-    }
-    start.elapsed().as_nanos() as f64 / CALLS as f64
-}
 
 fn report(name: &str, mut without: Vec<f64>, mut with: Vec<f64>) {
     let close = without
@@ -47,7 +22,6 @@ fn report(name: &str, mut without: Vec<f64>, mut with: Vec<f64>) {
         .zip(&with)
         .filter(|(a, b)| **b < **a * 1.05)
         .count();
-    let best = |v: &[f64]| v.iter().copied().fold(f64::MAX, f64::min);
     let (bw, bp) = (best(&without), best(&with));
     let (mw, mp) = (median(&mut without), median(&mut with));
     println!(
@@ -64,11 +38,7 @@ fn main() {
     let rt = support::current_thread();
     rt.block_on(async move {
         let prt = Runtime::start().await.expect("runtime");
-        let breaker = BreakerConfig::builder()
-            .sliding_window(SlidingWindow::Count(100))
-            .minimum_calls(100)
-            .build()
-            .expect("valid");
+        let breaker = breaker_config();
         let quota = LimiterConfig::gcra(Quota::per_second(1_000_000_000).burst(1_000_000_000));
         let pool = BulkheadConfig::builder()
             .max_concurrent(100)
@@ -95,12 +65,12 @@ fn main() {
             ($name:expr, $plain:expr, $scraped:expr) => {
                 if $name.contains(filter.as_str()) {
                     // one round each to warm up
-                    round($plain).await;
-                    round($scraped).await;
+                    round(CALLS, $plain).await;
+                    round(CALLS, $scraped).await;
                     let (mut without, mut with) = (Vec::new(), Vec::new());
                     for _ in 0..ROUNDS {
-                        without.push(round($plain).await);
-                        with.push(round($scraped).await);
+                        without.push(round(CALLS, $plain).await);
+                        with.push(round(CALLS, $scraped).await);
                     }
                     report($name, without, with);
                 }
