@@ -26,6 +26,7 @@ use super::algorithm::{Algorithm, Cell};
 use super::backend::Backend;
 use super::config::{KeyedLimiterConfig, LimiterConfig};
 use super::decision::{Allowed, Decision, Denied};
+use super::gcra::Gcra;
 use super::params::Params;
 use super::report::Reporter;
 use super::LimiterCommand;
@@ -275,9 +276,15 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         let now = self.clock.nanos();
         if self.lean {
             if let Some(e) = shard.lean.find_mut(hash, |e| e.key == *key) {
-                let (cell, decision) = self.shared_algorithm().check(lean_cell(e.tat), now, n);
-                if let Some(cell) = cell {
-                    e.tat = cell.a;
+                // lean keys exist only for the GCRA family: its core, inline
+                let (a, b) = self.table.load();
+                let gcra = Gcra {
+                    interval: a,
+                    burst: b,
+                };
+                let (tat, decision) = gcra.check(e.tat, now, n);
+                if let Some(tat) = tat {
+                    e.tat = tat;
                 }
                 return decision;
             }
