@@ -1,8 +1,10 @@
 //! The tower layers against their peers in interleaved rounds (the method of
 //! benches/limiter_rounds.rs): each round drives `REQUESTS` requests through the bare
-//! service, then palisade's stack, then the peer's, on one thread, so all three see the same
-//! phase of the machine. Per case: the median overhead over the bare service of each side
-//! (ns per request), the ratio of the medians, and the share of rounds palisade won.
+//! service, palisade's stack, the peer's, the peer's again, palisade's again and the bare
+//! service again (ABBA: a drift of the machine's speed within a round weighs on both
+//! sides alike), on one thread. Per case: the median overhead over the bare service of each
+//! side (ns per request), the ratio of the medians, the median of the rounds' own ratios
+//! (*paired*), and the share of rounds palisade won.
 //!
 //! `cargo bench -p palisade-benches --bench layer_rounds` (optionally a case-name filter)
 
@@ -35,20 +37,28 @@ async fn case(name: &str, filter: &str, mut ours: impl Stack, mut theirs: impl S
         return;
     }
     let mut bare = Ok200;
-    let (mut a, mut b, mut wins) = (Vec::new(), Vec::new(), 0);
+    let (mut a, mut b, mut paired, mut wins) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for _ in 0..ROUNDS {
-        let base = round(&mut bare).await;
-        let x = round(&mut ours).await - base;
-        let y = round(&mut theirs).await - base;
+        // ABBA around the bare service: a drift of the machine's speed within the round
+        // weighs on both sides alike
+        let base1 = round(&mut bare).await;
+        let x1 = round(&mut ours).await;
+        let y1 = round(&mut theirs).await;
+        let y2 = round(&mut theirs).await;
+        let x2 = round(&mut ours).await;
+        let base2 = round(&mut bare).await;
+        let base = (base1 + base2) / 2.0;
+        let (x, y) = ((x1 + x2) / 2.0 - base, (y1 + y2) / 2.0 - base);
         if x < y {
             wins += 1;
         }
         a.push(x);
         b.push(y);
+        paired.push(x / y);
     }
-    let (x, y) = (median(&mut a), median(&mut b));
+    let (x, y, r) = (median(&mut a), median(&mut b), median(&mut paired));
     println!(
-        "{name:<40} palisade {x:>7.1} ns  peer {y:>7.1} ns  ratio {:.2}  won {wins}/{ROUNDS}",
+        "{name:<40} palisade {x:>7.1} ns  peer {y:>7.1} ns  ratio {:.2}  paired {r:.2}  won {wins}/{ROUNDS}",
         x / y
     );
 }
