@@ -37,12 +37,22 @@ pub(crate) struct Clock {
     scale: u64,
 }
 
+/// The process's time-stamp counter, made once. `quanta::Clock::new` asks the CPU about its
+/// counter with `cpuid`, which a virtual machine traps: ~11 us each here, 76 % of the time a
+/// keyed breaker spent making a new key's breaker (benches/keyed_memory.rs, perf). Clones
+/// share the calibration.
+#[cfg(not(feature = "test-util"))]
+fn process_counter() -> quanta::Clock {
+    static COUNTER: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
+    COUNTER.get_or_init(quanta::Clock::new).clone()
+}
+
 impl Clock {
     /// A clock whose zero is now.
     pub(crate) fn new() -> Self {
         #[cfg(not(feature = "test-util"))]
         {
-            let counter = quanta::Clock::new();
+            let counter = process_counter();
             let origin = counter.raw();
             // quanta's conversion is linear (a multiply and a shift), so its value at one
             // large delta gives the scale to 40 significant bits.
