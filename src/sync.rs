@@ -6,11 +6,11 @@
 //! and must only be touched inside `loom::model`.
 
 #[cfg(palisade_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+pub(crate) use loom::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize};
 #[cfg(palisade_loom)]
 pub(crate) use loom::sync::Mutex;
 #[cfg(not(palisade_loom))]
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+pub(crate) use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize};
 #[cfg(not(palisade_loom))]
 pub(crate) use std::sync::Mutex;
 

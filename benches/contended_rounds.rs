@@ -1,0 +1,120 @@
+//! One limiter and one bulkhead shared by 2 and 4 threads, against governor and tokio's
+//! semaphore, in interleaved rounds (issue 19's contended rows). Each round starts the
+//! threads at a barrier, each pinned to a core (`core_affinity`; thread `i` on core
+//! `i % cores`), and times the wall clock until all have made their share of `CALLS`;
+//! palisade's round and the peer's alternate. Printed: medians and best rounds (ns per
+//! call, wall time / calls), the ratio of the medians, and the rounds each side won.
+//!
+//! `cargo bench -p palisade-benches --bench contended_rounds` (optionally a case filter)
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::Barrier;
+use std::time::Instant;
+
+use palisade::{BulkheadConfig, LimiterConfig, Quota, Runtime};
+use support::rounds::{best, median};
+
+const ROUNDS: usize = 31;
+const CALLS: u64 = 1_000_000;
+
+/// Nanoseconds per call, wall time, `threads` pinned threads sharing `CALLS` calls of `f`.
+fn round(threads: usize, f: &(impl Fn() -> bool + Sync)) -> f64 {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let ready = Barrier::new(threads + 1);
+    let start = std::thread::scope(|s| {
+        for t in 0..threads {
+            let (ready, cores) = (&ready, &cores);
+            s.spawn(move || {
+                if !cores.is_empty() {
+                    core_affinity::set_for_current(cores[t % cores.len()]);
+                }
+                ready.wait();
+                for _ in 0..CALLS / threads as u64 {
+                    black_box(f());
+                }
+            });
+        }
+        ready.wait();
+        Instant::now()
+    });
+    start.elapsed().as_nanos() as f64 / CALLS as f64
+}
+
+fn case(
+    name: &str,
+    filter: &str,
+    peer: &str,
+    threads: usize,
+    ours: &(impl Fn() -> bool + Sync),
+    theirs: &(impl Fn() -> bool + Sync),
+) {
+    if !name.contains(filter) {
+        return;
+    }
+    round(threads, ours);
+    round(threads, theirs);
+    let (mut p, mut g) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        p.push(round(threads, ours));
+        g.push(round(threads, theirs));
+    }
+    let won = p.iter().zip(&g).filter(|(p, g)| p < g).count();
+    let (bp, bg) = (best(&p), best(&g));
+    let (mp, mg) = (median(&mut p), median(&mut g));
+    println!(
+        "{name:<24} palisade {mp:6.2} ns (best {bp:6.2})  {peer} {mg:6.2} ns (best {bg:6.2})  ratio {:.3}  won {won}/{ROUNDS}, lost {}/{ROUNDS}",
+        mp / mg,
+        ROUNDS - won
+    );
+}
+
+fn main() {
+    let filter = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default();
+    let rt = support::current_thread();
+    let prt = rt.block_on(Runtime::start()).expect("palisade runtime");
+    let nz = |n| NonZeroU32::new(n).expect("non-zero");
+    let limiter = rt
+        .block_on(prt.limiter(
+            "contended-api",
+            LimiterConfig::gcra(Quota::per_second(1_000_000_000).burst(1_000_000_000)),
+        ))
+        .expect("limiter");
+    let gov = governor::RateLimiter::direct(
+        governor::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000_000_000)),
+    );
+    let bulkhead = rt
+        .block_on(
+            prt.bulkhead(
+                "contended-pool",
+                BulkheadConfig::builder()
+                    .max_concurrent(100)
+                    .build()
+                    .expect("valid"),
+            ),
+        )
+        .expect("bulkhead");
+    let semaphore = tokio::sync::Semaphore::new(100);
+    for threads in [2, 4] {
+        case(
+            &format!("limiter, {threads} threads"),
+            &filter,
+            "governor",
+            threads,
+            &|| limiter.check().is_ok(),
+            &|| gov.check().is_ok(),
+        );
+        case(
+            &format!("bulkhead, {threads} threads"),
+            &filter,
+            "tokio Semaphore",
+            threads,
+            &|| bulkhead.try_acquire().is_ok(),
+            &|| semaphore.try_acquire().is_ok(),
+        );
+    }
+    rt.block_on(prt.shutdown());
+}
