@@ -70,10 +70,7 @@ fn case(
 }
 
 fn main() {
-    let filter = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .unwrap_or_default();
+    let filter = support::rounds::filter();
     let rt = support::current_thread();
     let prt = rt.block_on(Runtime::start()).expect("palisade runtime");
     let nz = |n| NonZeroU32::new(n).expect("non-zero");

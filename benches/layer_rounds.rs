@@ -64,10 +64,7 @@ async fn case(name: &str, filter: &str, mut ours: impl Stack, mut theirs: impl S
 }
 
 fn main() {
-    let filter = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .unwrap_or_default();
+    let filter = support::rounds::filter();
     let rt = support::current_thread();
     rt.block_on(async move {
         let p = Primitives::spawn().await;

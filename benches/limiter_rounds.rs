@@ -80,10 +80,7 @@ fn case(name: &str, filter: &str, mut ours: impl FnMut() -> f64, mut theirs: imp
 }
 
 fn main() {
-    let filter = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .unwrap_or_default();
+    let filter = support::rounds::filter();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -31,10 +31,7 @@ fn report(name: &str, mut without: Vec<f64>, mut with: Vec<f64>) {
 }
 
 fn main() {
-    let filter = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .unwrap_or_default();
+    let filter = support::rounds::filter();
     let rt = support::current_thread();
     rt.block_on(async move {
         let prt = Runtime::start().await.expect("runtime");

@@ -25,6 +25,15 @@ where
     start.elapsed().as_nanos() as f64 / calls as f64
 }
 
+/// The case filter: the first argument that is not a flag (`cargo bench` passes
+/// `--bench`), or "" for every case.
+pub fn filter() -> String {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default()
+}
+
 /// The median (sorts `v`).
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
