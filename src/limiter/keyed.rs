@@ -296,7 +296,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
             }
             return decision;
         }
-        self.check_new_key(&mut shard, hash, key, n, now)
+        self.check_new_key(shard, hash, key, n, now)
     }
 
     /// A key the table does not hold yet: into the lean table when it follows the shared
@@ -304,7 +304,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
     #[inline(never)]
     fn check_new_key(
         &self,
-        shard: &mut std::sync::MutexGuard<'_, Shard<K>>,
+        mut shard: std::sync::MutexGuard<'_, Shard<K>>,
         hash: u64,
         key: &K,
         n: u32,
@@ -317,7 +317,9 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
             Some(Ok(own)) => self.local(own).parts(),
             Some(Err(e)) => return Decision::InvalidQuota { field: e.field },
         };
-        if !self.take_room(shard, now) {
+        if !self.take_room(&mut shard, now) {
+            // the shard is not held while the shared overflow quota is checked
+            drop(shard);
             return self.check_overflow(n);
         }
         self.keys_gauge.increment(1.0);
