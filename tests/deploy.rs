@@ -102,7 +102,7 @@ async fn every_series_the_deploy_files_query_is_one_palisade_writes() {
     for needle in [
         "palisade_breaker_state{name=\"deploy-db\"}",
         "palisade_calls_total{name=\"deploy-db\",outcome=\"success\"}",
-        "palisade_call_duration_seconds{name=\"deploy-db\",quantile=\"0.99\"}",
+        "palisade_call_duration_seconds_bucket{name=\"deploy-db\",le=\"0.5\"}",
         "palisade_rate_limit_total{name=\"deploy-api\",decision=\"denied\"}",
         "palisade_bulkhead_in_flight{name=\"deploy-pool\"}",
     ] {

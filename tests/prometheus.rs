@@ -257,6 +257,104 @@ async fn palisade_series_are_scraped_over_http() {
     );
 
     keyed_breakers_keep_one_series_set_and_export_their_counts(addr).await;
+    call_durations_are_exact_histogram_buckets(addr).await;
+}
+
+/// Call durations are a classic histogram: cumulative `_bucket{le}` counters, `_count`, and
+/// `_sum` in seconds, each exact. The calls run on a runtime of their own with tokio's
+/// clock paused (on another thread; the recorder is global); each moves the clock on by
+/// exactly its duration (`advance`: a sleep would round up to the timer's millisecond), so
+/// calls land on the bucket bounds themselves.
+async fn call_durations_are_exact_histogram_buckets(addr: std::net::SocketAddr) {
+    let millis = |ms: u64| Duration::from_millis(ms);
+    // 0, 0 and 1 ms, 5 ms (on a bound: counted in it), 5 ms and 1 ns, 2 s, 20 s (+Inf only)
+    let durations = [
+        Duration::ZERO,
+        Duration::ZERO,
+        millis(1),
+        millis(5),
+        millis(5) + Duration::from_nanos(1),
+        millis(2_000),
+        millis(20_000),
+    ];
+    std::thread::spawn(move || {
+        let paused = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("paused runtime");
+        paused.block_on(async {
+            let rt = Runtime::start().await.expect("runtime");
+            let db = rt
+                .breaker("timed-db", BreakerConfig::default())
+                .await
+                .expect("spawn");
+            for duration in durations {
+                db.execute(|| async move {
+                    tokio::time::advance(duration).await;
+                    Ok::<_, ()>(())
+                })
+                .await
+                .expect("closed");
+            }
+            rt.shutdown().await; // flushes the breaker's tallies
+        });
+    })
+    .join()
+    .expect("the timed calls ran");
+
+    let body = scrape(addr).await;
+    let bucket = |le: &str| {
+        value(
+            &body,
+            &format!(r#"palisade_call_duration_seconds_bucket{{name="timed-db",le="{le}"}}"#),
+        )
+    };
+    let expected = [
+        ("0.0005", 2.0),
+        ("0.001", 3.0),
+        ("0.0025", 3.0),
+        ("0.005", 4.0),
+        ("0.01", 5.0),
+        ("0.025", 5.0),
+        ("0.05", 5.0),
+        ("0.1", 5.0),
+        ("0.25", 5.0),
+        ("0.5", 5.0),
+        ("1", 5.0),
+        ("2.5", 6.0),
+        ("5", 6.0),
+        ("10", 6.0),
+        ("+Inf", 7.0),
+    ];
+    for (le, count) in expected {
+        assert_eq!(bucket(le), Some(count), "le={le}:\n{body}");
+    }
+    assert_eq!(
+        value(
+            &body,
+            r#"palisade_call_duration_seconds_count{name="timed-db"}"#
+        ),
+        Some(7.0)
+    );
+    let sum = value(
+        &body,
+        r#"palisade_call_duration_seconds_sum{name="timed-db"}"#,
+    )
+    .expect("the sum is exported");
+    assert!(
+        (sum - 22.011_000_001).abs() < 1e-9,
+        "sum {sum}, expected 22.011000001"
+    );
+    for family in [
+        "# TYPE palisade_call_duration_seconds_bucket counter",
+        "# TYPE palisade_call_duration_seconds_count counter",
+        "# TYPE palisade_call_duration_seconds_sum gauge",
+    ] {
+        assert!(body.contains(family), "{family} missing:\n{body}");
+    }
+    // the summary the exporter made of a `metrics` histogram is gone
+    assert!(!body.contains("palisade_call_duration_seconds{"), "{body}");
 }
 
 /// The breakers of a keyed breaker record into one set of series labelled with the keyed

@@ -1,5 +1,6 @@
 //! A breaker's metric handles: `palisade_calls_total` by outcome (tallied per thread),
-//! `palisade_call_duration_seconds`, `palisade_breaker_state` and the label
+//! `palisade_call_duration_seconds` (a histogram bucketed per thread, see
+//! [`DurationHistogram`]), `palisade_breaker_state` and the label
 //! `palisade_breaker_transitions_total` is counted under.
 //!
 //! A standalone breaker has a set of its own. The breakers of a keyed breaker share one
@@ -12,9 +13,10 @@
 
 use std::sync::Arc;
 
-use metrics::{Gauge, Histogram};
+use metrics::Gauge;
 
-use crate::telemetry::{metrics as m, Tally};
+use crate::clock::Clock;
+use crate::telemetry::{metrics as m, DurationHistogram, Tally};
 
 /// Outcome labels of `palisade_calls_total`, in the order of [`Instruments::calls`].
 const OUTCOMES: [&str; 7] = [
@@ -36,7 +38,7 @@ pub(crate) struct Instruments {
     /// The `name` label of every series here.
     pub(super) label: Arc<str>,
     pub(super) calls: Tally<7>,
-    pub(super) duration: Histogram,
+    pub(super) duration: DurationHistogram,
     /// The state gauge (a no-op for the breakers of a keyed breaker).
     pub(super) state: Gauge,
 }
@@ -63,7 +65,15 @@ impl Instruments {
                     |o| metrics::counter!(m::CALLS, "name" => name.to_string(), "outcome" => o),
                 ),
             ),
-            duration: metrics::histogram!(m::CALL_DURATION, &label),
+            duration: DurationHistogram::new(
+                [
+                    m::CALL_DURATION_BUCKET,
+                    m::CALL_DURATION_COUNT,
+                    m::CALL_DURATION_SUM,
+                ],
+                name,
+                Clock::new(),
+            ),
             state: if state_gauge {
                 metrics::gauge!(m::BREAKER_STATE, &label)
             } else {
@@ -72,8 +82,9 @@ impl Instruments {
         }
     }
 
-    /// Moves the outcome counts tallied so far into `palisade_calls_total`.
+    /// Moves the outcome counts and durations tallied so far into their series.
     pub(crate) fn flush(&self) {
         self.calls.flush();
+        self.duration.flush();
     }
 }

@@ -301,9 +301,7 @@ impl BreakerShared {
         let now = self.clock.ticks();
         let elapsed = now.saturating_sub(a.start);
         let counted_while_running = self.inflight.finish(ticket);
-        self.instruments
-            .duration
-            .record(self.clock.to_secs_f64(elapsed));
+        self.instruments.duration.record(elapsed);
         let slow = elapsed >= self.hot.slow_ticks.load(Ordering::Relaxed);
         let failed = match class {
             None | Some(ErrorClass::Success) => false,
@@ -386,7 +384,8 @@ impl BreakerShared {
         self.record(a, outcome, counted_while_running, now);
     }
 
-    /// Moves the outcome counts tallied so far into `palisade_calls_total` (the actor's job).
+    /// Moves the outcome counts and call durations tallied so far into their series (the
+    /// actor's job).
     pub(crate) fn flush_counts(&self) {
         self.instruments.flush();
     }

@@ -5,7 +5,7 @@
 //! spawning primitives: handles are cached at spawn time and a handle taken while no
 //! recorder is installed records nothing. docs/METRICS.md lists the labels.
 
-use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics::{describe_counter, describe_gauge, Unit};
 
 /// Counter: events lost by subscribers that lagged.
 pub const EVENTS_DROPPED: &str = "palisade_events_dropped_total";
@@ -25,8 +25,18 @@ pub const CALLS: &str = "palisade_calls_total";
 pub const BREAKER_STATE: &str = "palisade_breaker_state";
 /// Counter `{name, from, to}`: breaker transitions.
 pub const BREAKER_TRANSITIONS: &str = "palisade_breaker_transitions_total";
-/// Histogram `{name}`: duration of calls through a breaker, in seconds.
+/// Histogram `{name}`: duration of calls through a breaker, in seconds, written as the
+/// series of a Prometheus classic histogram, [`CALL_DURATION_BUCKET`],
+/// [`CALL_DURATION_COUNT`] and [`CALL_DURATION_SUM`] (bucketed per thread by palisade: see
+/// docs/METRICS.md).
 pub const CALL_DURATION: &str = "palisade_call_duration_seconds";
+/// Counter `{name, le}`: calls through a breaker that took at most `le` seconds
+/// (cumulative; `le` from 0.0005 to 10, and `+Inf`).
+pub const CALL_DURATION_BUCKET: &str = "palisade_call_duration_seconds_bucket";
+/// Counter `{name}`: calls through a breaker that ran to an outcome (the `+Inf` bucket).
+pub const CALL_DURATION_COUNT: &str = "palisade_call_duration_seconds_count";
+/// Gauge `{name}`: seconds spent in calls through a breaker, in total (only ever added to).
+pub const CALL_DURATION_SUM: &str = "palisade_call_duration_seconds_sum";
 /// Counter `{name, decision}`: rate-limit decisions (`allowed`, `denied`, `shadow_denied`).
 pub const RATE_LIMIT: &str = "palisade_rate_limit_total";
 /// Gauge `{name}`: keys a keyed limiter holds.
@@ -80,10 +90,20 @@ pub fn describe() {
     describe_counter!(CALLS, "Calls through a circuit breaker, by outcome.");
     describe_gauge!(BREAKER_STATE, "Circuit breaker state (0 closed, 1 open, 2 half-open, 3 disabled, 4 forced open, 5 metrics only).");
     describe_counter!(BREAKER_TRANSITIONS, "Circuit breaker state transitions.");
-    describe_histogram!(
-        CALL_DURATION,
+    describe_counter!(
+        CALL_DURATION_BUCKET,
+        Unit::Count,
+        "Calls through a circuit breaker that took at most le seconds (a histogram's buckets)."
+    );
+    describe_counter!(
+        CALL_DURATION_COUNT,
+        Unit::Count,
+        "Calls through a circuit breaker that ran to an outcome (a histogram's count)."
+    );
+    describe_gauge!(
+        CALL_DURATION_SUM,
         Unit::Seconds,
-        "Duration of calls through a circuit breaker."
+        "Seconds spent in calls through a circuit breaker (a histogram's sum; only grows)."
     );
     describe_counter!(RATE_LIMIT, "Rate limit decisions.");
     describe_gauge!(LIMITER_KEYS, "Keys held by a keyed rate limiter.");

@@ -12,6 +12,7 @@
 
 mod bus;
 mod event;
+mod histogram;
 pub mod metrics;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
@@ -21,5 +22,6 @@ mod tally;
 pub use bus::EventStream;
 pub(crate) use bus::Telemetry;
 pub use event::{Event, Kind, RejectReason, TransitionReason};
+pub(crate) use histogram::DurationHistogram;
 pub(crate) use rejections::RejectionGate;
-pub(crate) use tally::{Tally, FLUSH_EVERY};
+pub(crate) use tally::{Stripes, Tally, FLUSH_EVERY};

@@ -44,10 +44,67 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Stripes leased one per thread; more threads share stripe number `STRIPES`.
 pub(crate) const STRIPES: usize = 32;
 
-/// `N` counters, each tallied per thread.
-pub(crate) struct Tally<const N: usize> {
+/// `N` numbers, each kept per thread: a thread adds to its own stripe, and a reader sums
+/// the stripes.
+pub(crate) struct Stripes<const N: usize> {
     /// `STRIPES` leased stripes and the shared one.
     stripes: Box<[CachePadded<[AtomicU64; N]>; STRIPES + 1]>,
+}
+
+impl<const N: usize> Stripes<N> {
+    /// Every number at zero.
+    pub(crate) fn new() -> Self {
+        Self {
+            stripes: Box::new(std::array::from_fn(|_| {
+                CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0)))
+            })),
+        }
+    }
+
+    /// Adds `n` to number `which` (< `N`).
+    #[inline]
+    pub(crate) fn add(&self, which: usize, n: u64) {
+        // (`min`: a stripe number is never past the shared one; it spares a bounds check)
+        let stripe = this_threads_stripe().min(STRIPES);
+        Self::add_to(&self.stripes[stripe], stripe, which, n);
+    }
+
+    /// Adds `n` to number `a` and `m` to number `b` (each < `N`), finding the thread's
+    /// stripe once.
+    #[inline]
+    pub(crate) fn add_two(&self, a: usize, n: u64, b: usize, m: u64) {
+        let stripe = this_threads_stripe().min(STRIPES);
+        let cells = &self.stripes[stripe];
+        Self::add_to(cells, stripe, a, n);
+        Self::add_to(cells, stripe, b, m);
+    }
+
+    #[inline(always)]
+    fn add_to(cells: &[AtomicU64; N], stripe: usize, which: usize, n: u64) {
+        let cell = &cells[which];
+        if stripe < STRIPES {
+            // this thread holds the lease: nobody else writes this cell
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            );
+        } else {
+            cell.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Number `which` so far, summed over the stripes. Successive reads never go down.
+    pub(crate) fn total(&self, which: usize) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s[which].load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
+/// `N` counters, each tallied per thread.
+pub(crate) struct Tally<const N: usize> {
+    counts: Stripes<N>,
     counters: [Counter; N],
     /// What has been handed to `counters` so far.
     flushed: Mutex<[u64; N]>,
@@ -65,9 +122,7 @@ impl<const N: usize> Tally<N> {
     /// A tally in front of `counters`.
     pub(crate) fn new(counters: [Counter; N]) -> Self {
         Self {
-            stripes: Box::new(std::array::from_fn(|_| {
-                CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0)))
-            })),
+            counts: Stripes::new(),
             counters,
             flushed: Mutex::new([0; N]),
         }
@@ -76,26 +131,12 @@ impl<const N: usize> Tally<N> {
     /// Adds one to counter `which` (< `N`).
     #[inline]
     pub(crate) fn add(&self, which: usize) {
-        // (`min`: a stripe number is never past the shared one; it spares a bounds check)
-        let stripe = this_threads_stripe().min(STRIPES);
-        let cell = &self.stripes[stripe][which];
-        if stripe < STRIPES {
-            // this thread holds the lease: nobody else writes this cell
-            cell.store(
-                cell.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
-            );
-        } else {
-            cell.fetch_add(1, Ordering::Relaxed);
-        }
+        self.counts.add(which, 1);
     }
 
     /// Counter `which`'s count so far, flushed or not.
     pub(crate) fn total(&self, which: usize) -> u64 {
-        self.stripes
-            .iter()
-            .map(|s| s[which].load(Ordering::Relaxed))
-            .fold(0, u64::wrapping_add)
+        self.counts.total(which)
     }
 
     /// Hands what was counted since the last flush to the `metrics` counters.
