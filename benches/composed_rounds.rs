@@ -11,6 +11,8 @@
 //! - `policy`: a `Policy` of breaker, limiter and bulkhead against governor's `check`,
 //!   tokio's `Semaphore::try_acquire` and recloser's `AsyncRecloser::call`, composed by
 //!   hand (always-allow quota, 100 permits, breakers closed with a count window of 100).
+//! - `policy_coarse`: the same with the breaker's calls timed on the coarse clock
+//!   (`CallTiming::Coarse`).
 //!
 //! `cargo bench -p palisade-benches --bench composed_rounds` (optionally a case-name filter)
 
@@ -20,8 +22,8 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use governor::{Quota as GQuota, RateLimiter};
-use palisade::{Backoff, BulkheadConfig, LimiterConfig, Policy, Quota, Retry, Runtime};
-use support::rounds::{breaker_config, call, filter, median, round};
+use palisade::{Backoff, BulkheadConfig, CallTiming, LimiterConfig, Policy, Quota, Retry, Runtime};
+use support::rounds::{breaker_timed, call, filter, median, round};
 use tokio::sync::Semaphore;
 
 const ROUNDS: usize = 31;
@@ -53,7 +55,7 @@ where
     let won = p.iter().zip(&t).filter(|(p, t)| p < t).count();
     let (mp, mt, mb) = (median(&mut p), median(&mut t), median(&mut b));
     println!(
-        "{name:<9} palisade {mp:6.2} ns, peer {mt:6.2} ns, bare {mb:5.2} ns; overhead {:6.2} vs {:6.2} ns, ratio {:.3} (totals {:.3}); palisade faster in {won}/{ROUNDS} rounds",
+        "{name:<13} palisade {mp:6.2} ns, peer {mt:6.2} ns, bare {mb:5.2} ns; overhead {:6.2} vs {:6.2} ns, ratio {:.3} (totals {:.3}); palisade faster in {won}/{ROUNDS} rounds",
         mp - mb,
         mt - mb,
         (mp - mb) / (mt - mb),
@@ -122,7 +124,11 @@ fn main() {
         .await;
 
         let breaker = prt
-            .breaker("composed-breaker", breaker_config())
+            .breaker("composed-breaker", breaker_timed(CallTiming::Precise))
+            .await
+            .expect("breaker");
+        let coarse_breaker = prt
+            .breaker("composed-breaker-coarse", breaker_timed(CallTiming::Coarse))
             .await
             .expect("breaker");
         let limiter = prt
@@ -136,31 +142,38 @@ fn main() {
             .breaker(&breaker)
             .limiter(&limiter)
             .bulkhead(bulkhead);
+        let coarse_policy = Policy::new()
+            .breaker(&coarse_breaker)
+            .limiter(&limiter)
+            .bulkhead(bulkhead);
         let billion = NonZeroU32::new(1_000_000_000).expect("non-zero");
         let governor = RateLimiter::direct(GQuota::per_second(billion).allow_burst(billion));
         let recloser =
             recloser::AsyncRecloser::from(recloser::Recloser::custom().closed_len(100).build());
-        let (policy, governor, recloser) = (&policy, &governor, &recloser);
-        case(
-            "policy",
-            || {
-                round(CALLS, |i| async move {
-                    policy.execute(|| call(i)).await.is_ok()
-                })
-            },
-            || {
-                round(CALLS, |i| async move {
-                    if governor.check().is_err() {
-                        return false;
-                    }
-                    let Ok(_permit) = semaphore.try_acquire() else {
-                        return false;
-                    };
-                    recloser.call(call(i)).await.is_ok()
-                })
-            },
-        )
-        .await;
+        let (governor, recloser) = (&governor, &recloser);
+        let by_hand = || {
+            round(CALLS, |i| async move {
+                if governor.check().is_err() {
+                    return false;
+                }
+                let Ok(_permit) = semaphore.try_acquire() else {
+                    return false;
+                };
+                recloser.call(call(i)).await.is_ok()
+            })
+        };
+        for (name, policy) in [("policy", &policy), ("policy_coarse", &coarse_policy)] {
+            case(
+                name,
+                || {
+                    round(CALLS, |i| async move {
+                        policy.execute(|| call(i)).await.is_ok()
+                    })
+                },
+                by_hand,
+            )
+            .await;
+        }
 
         prt.shutdown().await;
     });

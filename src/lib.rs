@@ -88,7 +88,7 @@ pub mod telemetry;
 
 pub use breaker::{
     Breaker, BreakerConfig, BreakerMetrics, BreakerPermit, BreakerRejected, BreakerState,
-    BreakerStatus, ErrorClass, SlidingWindow,
+    BreakerStatus, CallTiming, ErrorClass, SlidingWindow,
 };
 pub use bulkhead::{
     Bulkhead, BulkheadConfig, BulkheadRejected, BulkheadStatus, OwnedBulkheadPermit,

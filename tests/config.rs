@@ -85,6 +85,7 @@ async fn the_example_file_spawns_everything_it_declares() {
         palisade::SlidingWindow::Count(100),
         "the template's key fills what the instance leaves out"
     );
+    assert_eq!(db.config().call_timing(), palisade::CallTiming::Coarse);
     for name in ["api", "uploads", "search"] {
         assert!(rt.get_limiter(name).is_some(), "limiter {name}");
     }
@@ -129,6 +130,11 @@ async fn each_bad_file_gets_one_precise_error() {
             "unknown field",
         ),
         ("[breakr.instances.db]\n", "breakr", "unknown field"),
+        (
+            "[breaker.instances.db]\ncall_timing = \"fast\"\n",
+            "breaker.instances.db.call_timing",
+            "unknown variant: found `fast`, expected ``precise` or `coarse``",
+        ),
         (
             "[breaker.instances.db]\nbase_config = \"strict\"\n",
             "breaker.instances.db.base_config",

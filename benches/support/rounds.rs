@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use palisade::{BreakerConfig, SlidingWindow};
+use palisade::{BreakerConfig, CallTiming, SlidingWindow};
 
 /// A ready async call: what the primitives wrap in the benches.
 #[inline(never)]
@@ -47,9 +47,15 @@ pub fn best(v: &[f64]) -> f64 {
 
 /// The benches' closed breaker: a count window of 100 that never trips on the first 100.
 pub fn breaker_config() -> BreakerConfig {
+    breaker_timed(CallTiming::Precise)
+}
+
+/// [`breaker_config`] with calls timed as `timing` says.
+pub fn breaker_timed(timing: CallTiming) -> BreakerConfig {
     BreakerConfig::builder()
         .sliding_window(SlidingWindow::Count(100))
         .minimum_calls(100)
+        .call_timing(timing)
         .build()
         .expect("valid")
 }

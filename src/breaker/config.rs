@@ -19,6 +19,28 @@ pub enum SlidingWindow {
     Time(Duration),
 }
 
+/// How a breaker times its calls (slow-call detection, the in-flight scan and the
+/// `palisade_call_duration_seconds` histogram).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum CallTiming {
+    /// The CPU's time-stamp counter, read at the start and the end of every call: exact
+    /// to the nanosecond, two reads of ~10 ns each on the project machine (the default).
+    #[default]
+    Precise,
+    /// The time-stamp counter as a thread of palisade last read it, refreshed every
+    /// millisecond while any coarse breaker lives: one relaxed load per reading, a third of
+    /// a closed breaker's overhead saved (docs/PERFORMANCE.md). Durations are off by up to
+    /// about a millisecond (more while the machine does not schedule the refresher): a
+    /// `slow_call_duration` of 1 ms or less counts fast calls slow or slow calls fast, and
+    /// calls under a millisecond land in the histogram's first buckets by chance. Pick it
+    /// for breakers in front of calls that take milliseconds or more, when the breaker's
+    /// own cost matters. With `test-util`, the same as `Precise` (tokio's clock).
+    Coarse,
+}
+
 /// How a call's error counts in the window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -61,6 +83,7 @@ pub struct OpenBackoff {
 /// - `half_open_permits`: 10
 /// - `max_wait_in_half_open`: zero (stay half-open until the probes decide)
 /// - `automatic_half_open`: on (the actor's timer moves open -> half-open without traffic)
+/// - `call_timing`: [`CallTiming::Precise`]
 /// - classifier: every `Err` is a failure
 #[derive(Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -92,6 +115,7 @@ pub struct BreakerConfig {
     )]
     pub(crate) max_wait_in_half_open: Duration,
     pub(crate) automatic_half_open: bool,
+    pub(crate) call_timing: CallTiming,
     #[cfg_attr(feature = "serde", serde(skip))]
     pub(crate) classifier: Option<Classifier>,
 }
@@ -110,6 +134,7 @@ impl fmt::Debug for BreakerConfig {
             .field("half_open_permits", &self.half_open_permits)
             .field("max_wait_in_half_open", &self.max_wait_in_half_open)
             .field("automatic_half_open", &self.automatic_half_open)
+            .field("call_timing", &self.call_timing)
             .field("classifier", &self.classifier.as_ref().map(|_| "custom"))
             .finish()
     }
@@ -129,6 +154,7 @@ impl Default for BreakerConfig {
             half_open_permits: 10,
             max_wait_in_half_open: Duration::ZERO,
             automatic_half_open: true,
+            call_timing: CallTiming::Precise,
             classifier: None,
         }
     }
@@ -172,6 +198,11 @@ impl BreakerConfig {
     /// The sliding window.
     pub fn sliding_window(&self) -> SlidingWindow {
         self.sliding_window
+    }
+
+    /// How calls are timed.
+    pub fn call_timing(&self) -> CallTiming {
+        self.call_timing
     }
 
     /// Calls needed in the window before rates are evaluated (capped by a count window).
@@ -398,6 +429,13 @@ impl BreakerConfigBuilder {
     /// - it is cut sooner: cancelled, not recorded (it says nothing about the dependency).
     pub fn slow_call_duration(mut self, d: Duration) -> Self {
         self.config.slow_call_duration = d;
+        self
+    }
+
+    /// How calls are timed: [`CallTiming::Precise`] (the default) or
+    /// [`CallTiming::Coarse`] (cheaper, to within about a millisecond).
+    pub fn call_timing(mut self, timing: CallTiming) -> Self {
+        self.config.call_timing = timing;
         self
     }
 

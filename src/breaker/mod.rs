@@ -27,7 +27,8 @@ use std::time::Duration;
 
 pub(crate) use actor::BreakerCommand;
 pub use config::{
-    BreakerConfig, BreakerConfigBuilder, Classifier, ErrorClass, OpenBackoff, SlidingWindow,
+    BreakerConfig, BreakerConfigBuilder, CallTiming, Classifier, ErrorClass, OpenBackoff,
+    SlidingWindow,
 };
 pub use keyed::{KeyedBreaker, KeyedBreakerConfig, KeyedBreakerStatus};
 pub(crate) use permit::describe;

@@ -2,13 +2,13 @@
 //! and cached metric handles. `execute` reads and writes only this; transitions take a small
 //! lock that the hot path never touches.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crossbeam::utils::CachePadded;
 
-use super::config::{BreakerConfig, ErrorClass, SlidingWindow};
+use super::config::{BreakerConfig, CallTiming, ErrorClass, SlidingWindow};
 use super::inflight::InFlight;
 use super::instruments::{Instruments, CANCELLED, IGNORED, REJECTED};
 use super::machine;
@@ -16,7 +16,7 @@ use super::permit::{Admission, BreakerRejected, Parts, Rejection};
 use super::probes::ProbeSlots;
 use super::window::{CountWindow, Outcome, TimeWindow, Window};
 use super::{BreakerCommand, BreakerState};
-use crate::clock::{duration_nanos, Clock, Now};
+use crate::clock::{duration_nanos, Clock, Now, RecentLease};
 use crate::kind::Kind;
 use crate::supervisor::child::ActorSlot;
 use crate::telemetry::{Event, RejectReason, RejectionGate, Telemetry, TransitionReason};
@@ -39,6 +39,8 @@ pub(super) struct Hot {
     pub(super) failure_threshold: AtomicU64,
     pub(super) slow_threshold: AtomicU64,
     pub(super) minimum_calls: AtomicU32,
+    /// Calls are timed on the coarse clock ([`CallTiming::Coarse`], with a lease held).
+    pub(super) coarse: AtomicBool,
 }
 
 impl Hot {
@@ -79,6 +81,8 @@ pub(crate) struct BreakerShared {
     /// `palisade_calls_total` is tallied per thread and flushed by the actor (a recorder's
     /// counter is a locked add on a shared line).
     pub(super) instruments: Arc<Instruments>,
+    /// Keeps the coarse clock refreshed while calls are timed on it.
+    pub(super) recent_lease: Mutex<Option<RecentLease>>,
 }
 
 impl BreakerShared {
@@ -97,13 +101,16 @@ impl BreakerShared {
             ))),
         };
         let clock = Clock::new();
+        let config_timing = config.call_timing;
         let hot = Hot {
             slow_ticks: AtomicU64::new(0),
             failure_threshold: AtomicU64::new(0),
             slow_threshold: AtomicU64::new(0),
             minimum_calls: AtomicU32::new(0),
+            coarse: AtomicBool::new(false),
         };
         hot.store(&config, &clock);
+        let recent_lease = Mutex::new(None);
         Self {
             word: CachePadded::new(AtomicU64::new(pack(BreakerState::Closed, 0))),
             open_until: AtomicU64::new(0),
@@ -121,7 +128,39 @@ impl BreakerShared {
             rejections: RejectionGate::default(),
             slot: ActorSlot::default(),
             instruments,
+            recent_lease,
             name,
+        }
+        .timed(config_timing)
+    }
+
+    /// Times calls as `timing` says: a coarse breaker takes a lease on the coarse clock
+    /// before its calls read it, and gives it back after they stop (new config or drop).
+    pub(super) fn set_timing(&self, timing: CallTiming) {
+        let mut lease = self.recent_lease.lock().unwrap_or_else(|p| p.into_inner());
+        if timing == CallTiming::Coarse && lease.is_none() {
+            *lease = RecentLease::take();
+        }
+        let coarse = timing == CallTiming::Coarse && lease.is_some();
+        self.hot.coarse.store(coarse, Ordering::Release);
+        if !coarse {
+            *lease = None;
+        }
+    }
+
+    fn timed(self, timing: CallTiming) -> Self {
+        self.set_timing(timing);
+        self
+    }
+
+    /// The time a call starts or ends at, on the clock the config chose.
+    #[inline(always)]
+    fn call_time(&self) -> Now {
+        // (Acquire: a reader that sees `coarse` sees the reading its lease stored first)
+        if self.hot.coarse.load(Ordering::Acquire) {
+            self.clock.recent()
+        } else {
+            self.clock.now()
         }
     }
 
@@ -142,7 +181,7 @@ impl BreakerShared {
     /// Closed and metrics-only admit inline; every other state takes the cold path.
     #[inline(always)]
     pub(crate) fn admit(&self) -> Result<Admission<'_>, Rejection> {
-        self.admit_at(self.clock.now())
+        self.admit_at(self.call_time())
     }
 
     /// [`admit`](Self::admit) with the time already read (a call starting `now`).
@@ -298,7 +337,7 @@ impl BreakerShared {
         let Some(ticket) = a.ticket else {
             return; // disabled: record nothing
         };
-        let now = self.clock.ticks();
+        let now = self.clock.ticks_at(self.call_time());
         let elapsed = now.saturating_sub(a.start);
         let counted_while_running = self.inflight.finish(ticket);
         self.instruments.duration.record(elapsed);
@@ -367,7 +406,7 @@ impl BreakerShared {
     /// gives its slot back.
     pub(super) fn abandon(&self, a: &Parts) {
         let Some(ticket) = a.ticket else { return };
-        let now = self.clock.ticks();
+        let now = self.clock.ticks_at(self.call_time());
         let counted_while_running = self.inflight.finish(ticket);
         self.instruments.calls.add(CANCELLED);
         let slow = now.saturating_sub(a.start) >= self.hot.slow_ticks.load(Ordering::Relaxed);
@@ -389,4 +428,65 @@ impl BreakerShared {
     pub(crate) fn flush_counts(&self) {
         self.instruments.flush();
     }
+}
+
+/// Coarse call timing on the production clock (the coarse clock is a real thread; with
+/// `test-util` it is tokio's clock, exact, and the integration tests drive it).
+#[cfg(all(test, not(feature = "test-util"), not(palisade_loom)))]
+mod coarse_timing_tests {
+    use super::*;
+    use crate::breaker::CallTiming;
+
+    #[test]
+    fn a_coarse_breaker_times_calls_on_the_refreshed_clock_and_gives_its_lease_back() {
+        let _alone = crate::clock::TEST_LEASES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let name: Arc<str> = Arc::from("coarse-unit");
+        let config = BreakerConfig::builder()
+            .sliding_window(SlidingWindow::Count(10))
+            .minimum_calls(10)
+            .slow_call_duration(Duration::from_millis(10))
+            .call_timing(CallTiming::Coarse)
+            .build()
+            .expect("valid");
+        let b = BreakerShared::new(
+            Arc::clone(&name),
+            config.clone(),
+            Telemetry::new(16),
+            Instruments::standalone(&name),
+        );
+        assert!(b.hot.coarse.load(Ordering::Acquire), "timed coarse");
+        // 40 ms against a 10 ms threshold: slow, whatever the refresher's lag
+        let slow = b.admit().expect("closed");
+        std::thread::sleep(Duration::from_millis(40));
+        slow.complete(None);
+        b.admit().expect("closed").complete(None);
+        let Window::Count(window) = &b.window else {
+            unreachable!("a count window")
+        };
+        let totals = window.totals();
+        assert_eq!((totals.calls, totals.slow), (2, 1), "{totals:?}");
+        assert_eq!(
+            b.instruments.duration.cumulative()[BOUND_10MS],
+            1,
+            "one call under 10 ms"
+        );
+
+        // precise again: the lease is given back
+        b.apply(BreakerConfig {
+            call_timing: CallTiming::Precise,
+            ..config
+        })
+        .expect("applied");
+        assert!(!b.hot.coarse.load(Ordering::Acquire));
+        assert!(b
+            .recent_lease
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none());
+    }
+
+    /// The histogram's bucket `le=0.01`.
+    const BOUND_10MS: usize = 4;
 }

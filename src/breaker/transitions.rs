@@ -215,15 +215,17 @@ impl BreakerShared {
             ));
         }
         let change = format!(
-            "failure_rate_threshold {}, slow_call_rate_threshold {}, slow_call_duration {:?}, wait_in_open {:?}, minimum_calls {}, half_open_permits {}",
+            "failure_rate_threshold {}, slow_call_rate_threshold {}, slow_call_duration {:?}, wait_in_open {:?}, minimum_calls {}, half_open_permits {}, call_timing {:?}",
             new.failure_rate_threshold,
             new.slow_call_rate_threshold,
             new.slow_call_duration,
             new.wait_in_open,
             new.minimum_calls(),
-            new.half_open_permits
+            new.half_open_permits,
+            new.call_timing
         );
         self.hot.store(&new, &self.clock);
+        self.set_timing(new.call_timing);
         *current = new;
         Ok(change)
     }

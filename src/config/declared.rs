@@ -171,6 +171,9 @@ pub(crate) fn breaker(e: &BreakerEntry) -> Result<BreakerConfig, Refusal> {
     if let Some(on) = e.automatic_half_open {
         b = b.automatic_half_open(on);
     }
+    if let Some(timing) = e.call_timing {
+        b = b.call_timing(timing);
+    }
     b.build().map_err(from_builder)
 }
 

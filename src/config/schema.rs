@@ -82,6 +82,8 @@ pub(crate) struct BreakerEntry {
     #[serde(default, deserialize_with = "duration")]
     pub max_wait_in_half_open: Option<Duration>,
     pub automatic_half_open: Option<bool>,
+    /// `"precise"` or `"coarse"`.
+    pub call_timing: Option<crate::breaker::CallTiming>,
 }
 
 /// The rate-limiting algorithms.

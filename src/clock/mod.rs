@@ -10,8 +10,13 @@
 //! primitive captures when it is spawned. Without `test-util` that clock is the CPU's
 //! time-stamp counter (`quanta`), the one hot-path read that is not tokio's.
 
+mod recent;
+
 use std::time::Duration;
 
+pub(crate) use recent::RecentLease;
+#[cfg(all(test, not(feature = "test-util"), not(palisade_loom)))]
+pub(crate) use recent::TEST_LEASES;
 pub(crate) use tokio::time::Instant;
 
 /// Fixed-point position of [`Clock`]'s scale: it holds nanoseconds per `2^SCALE_BITS` ticks.
@@ -43,8 +48,19 @@ pub(crate) struct Clock {
 /// share the calibration.
 #[cfg(not(feature = "test-util"))]
 fn process_counter() -> quanta::Clock {
+    shared_counter().clone()
+}
+
+#[cfg(not(feature = "test-util"))]
+fn shared_counter() -> &'static quanta::Clock {
     static COUNTER: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
-    COUNTER.get_or_init(quanta::Clock::new).clone()
+    COUNTER.get_or_init(quanta::Clock::new)
+}
+
+/// A raw reading of the process's counter (the coarse clock's refresher).
+#[cfg(not(feature = "test-util"))]
+fn process_counter_raw() -> u64 {
+    shared_counter().raw()
 }
 
 impl Clock {
@@ -81,6 +97,21 @@ impl Clock {
         }
         #[cfg(feature = "test-util")]
         Now { at: Instant::now() }
+    }
+
+    /// A coarse reading of the time: the counter as the coarse clock's refresher last read
+    /// it (see [`RecentLease`]; up to about a millisecond old), one relaxed load. Exact
+    /// with `test-util`. Only meaningful while a [`RecentLease`] is held.
+    #[inline]
+    pub(crate) fn recent(&self) -> Now {
+        #[cfg(not(feature = "test-util"))]
+        {
+            Now {
+                raw: recent::recent_raw(),
+            }
+        }
+        #[cfg(feature = "test-util")]
+        self.now()
     }
 
     /// Ticks since the origin.
