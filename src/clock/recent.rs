@@ -52,7 +52,11 @@ impl RecentLease {
             if RUNNING
                 .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
-                && spawn_refresher().is_err()
+                && spawn_refresher()
+                    .inspect_err(|e| {
+                        tracing::warn!(target: "palisade::breaker", error = %e, "cannot start the coarse clock's thread: coarse breakers time calls precisely");
+                    })
+                    .is_err()
             {
                 RUNNING.store(false, Ordering::SeqCst);
                 USERS.fetch_sub(1, Ordering::SeqCst);
