@@ -12,7 +12,7 @@ use super::answer::{Answer, Http, Rejected, Typed};
 use super::cost::{Cost, One};
 use super::future::LayerFuture;
 use super::key::KeyExtractor;
-use super::limited::{decide, decided, remote, Admitted, LimitedFuture};
+use super::limited::{decide, remote, verdict, Admitted, LimitedFuture};
 use crate::error::CallError;
 use crate::limiter::KeyedLimiter;
 
@@ -170,14 +170,16 @@ where
             return remote(&mut self.inner, req, decision, &self.answer);
         }
         let decision = limiter.check_n(&key, cost);
-        let (inner, answer) = (&mut self.inner, &self.answer);
-        decided(
-            inner,
-            req,
+        match verdict(
             limiter.name_arc(),
             || limiter.advertised(&key),
             decision,
-            answer,
-        )
+            &self.answer,
+        ) {
+            Ok(admitted) => {
+                LayerFuture::running(self.inner.call(req), admitted, self.answer.clone())
+            }
+            Err(rejected) => rejected,
+        }
     }
 }

@@ -7,7 +7,8 @@ use tower_service::Service;
 
 use super::answer::{Answer, Http, Typed};
 use super::cost::{Cost, One};
-use super::limited::{decide, decided, remote, LimitedFuture};
+use super::future::LayerFuture;
+use super::limited::{decide, remote, verdict, LimitedFuture};
 use crate::limiter::Limiter;
 
 /// Puts a [`Limiter`] in front of a service: each request spends its cost (one unit, or
@@ -115,14 +116,16 @@ where
             return remote(&mut self.inner, req, decision, &self.answer);
         }
         let decision = limiter.check_n(cost);
-        let (inner, answer) = (&mut self.inner, &self.answer);
-        decided(
-            inner,
-            req,
+        match verdict(
             limiter.name_arc(),
             || limiter.advertised(),
             decision,
-            answer,
-        )
+            &self.answer,
+        ) {
+            Ok(admitted) => {
+                LayerFuture::running(self.inner.call(req), admitted, self.answer.clone())
+            }
+            Err(rejected) => rejected,
+        }
     }
 }
