@@ -75,6 +75,10 @@ pub(crate) fn decide(
     }
 }
 
+/// [`verdict`]'s answer: the admitted request's state, or the rejection's future (whose
+/// output is `R`).
+pub(crate) type Verdict<F, A, R> = Result<Admitted, LimitedFuture<F, A, R>>;
+
 /// What a local check decided in `call`: the admitted request's state for its answer, or
 /// the finished answer to the rejection. (The same as [`decide`], with the rejection's
 /// answer built: this is every local check's path.) The caller calls the inner service
@@ -86,7 +90,7 @@ pub(crate) fn verdict<F, A, T, E>(
     advertised: impl FnOnce() -> (u32, Duration),
     decision: Result<Allowed, Denied>,
     answer: &A,
-) -> Result<Admitted, LimitedFuture<F, A, Result<A::Response, A::Error>>>
+) -> Verdict<F, A, Result<A::Response, A::Error>>
 where
     A: Answer<T, E>,
 {
