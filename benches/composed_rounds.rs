@@ -5,7 +5,7 @@
 //! palisade won.
 //!
 //! - `retry`: `Retry::execute` whose first attempt succeeds, against backon's
-//!   `Retryable::retry` with `ExponentialBuilder::default()` (3 attempts, as palisade's).
+//!   `Retryable::retry` with `ExponentialBuilder::default()` (3 retries; palisade: 3 attempts).
 //! - `bulkhead`: `Bulkhead::execute` (100 permits) against tokio's
 //!   `Semaphore::try_acquire`, the call, and the permit's drop.
 //! - `policy`: a `Policy` of breaker, limiter and bulkhead against governor's `check`,
