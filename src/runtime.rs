@@ -80,11 +80,14 @@ struct Registry {
 ///   [`MAX_EVENT_CAPACITY`](Self::MAX_EVENT_CAPACITY).
 /// - `max_restarts`: 5 restarts of one actor inside `restart_window` (10 s); one more exit
 ///   leaves it down, degraded.
+/// - `call_duration_buckets`: 0.5 ms to 10 s (see
+///   [`call_duration_buckets`](Self::call_duration_buckets)).
 #[derive(Clone, Debug)]
 pub struct RuntimeBuilder {
     event_capacity: usize,
     max_restarts: u32,
     restart_window: Duration,
+    call_duration_buckets: Option<Vec<Duration>>,
     #[cfg(feature = "config")]
     config: crate::config::FileSettings,
 }
@@ -95,6 +98,7 @@ impl Default for RuntimeBuilder {
             event_capacity: 1024,
             max_restarts: 5,
             restart_window: Duration::from_secs(10),
+            call_duration_buckets: None,
             #[cfg(feature = "config")]
             config: crate::config::FileSettings::default(),
         }
@@ -122,6 +126,16 @@ impl RuntimeBuilder {
     /// The sliding window over which restarts are counted.
     pub fn restart_window(mut self, window: Duration) -> Self {
         self.restart_window = window;
+        self
+    }
+
+    /// The upper bounds (`le`) of the finite buckets of every breaker's
+    /// `palisade_call_duration_seconds` histogram, instead of the default 0.5 ms, 1, 2.5, 5,
+    /// 10, 25, 50, 100, 250, 500 ms, 1, 2.5, 5 and 10 s: 1 to 14 durations, increasing (a
+    /// `+Inf` bucket always follows). Put a bound on each latency objective you alert on,
+    /// so the fraction of calls within it is exact. Checked by `start`.
+    pub fn call_duration_buckets(mut self, bounds: impl IntoIterator<Item = Duration>) -> Self {
+        self.call_duration_buckets = Some(bounds.into_iter().collect());
         self
     }
 
@@ -156,7 +170,8 @@ impl RuntimeBuilder {
     ///
     /// # Errors
     /// [`StartError::Config`] for an `event_capacity` of zero or above
-    /// [`MAX_EVENT_CAPACITY`](Self::MAX_EVENT_CAPACITY), or a zero `restart_window`;
+    /// [`MAX_EVENT_CAPACITY`](Self::MAX_EVENT_CAPACITY), a zero `restart_window`, or
+    /// `call_duration_buckets` that are empty, more than 14, zero or not increasing;
     /// [`StartError::Supervisor`] if the actor cannot start.
     ///
     /// # Cancel safety
@@ -180,8 +195,16 @@ impl RuntimeBuilder {
             )
             .into());
         }
+        let bounds = self
+            .call_duration_buckets
+            .as_deref()
+            .map(crate::telemetry::DurationBounds::new)
+            .transpose()?;
         crate::telemetry::metrics::describe();
-        let telemetry = Telemetry::new(self.event_capacity);
+        let mut telemetry = Telemetry::new(self.event_capacity);
+        if let Some(bounds) = bounds {
+            telemetry = telemetry.with_duration_bounds(bounds);
+        }
         let intensity = Intensity {
             max_restarts: self.max_restarts,
             window: self.restart_window,

@@ -298,6 +298,30 @@ async fn call_durations_are_exact_histogram_buckets(addr: std::net::SocketAddr) 
                 .expect("closed");
             }
             rt.shutdown().await; // flushes the breaker's tallies
+
+            // a runtime's own bounds: the bucket at 300 ms is exact
+            let rt = Runtime::builder()
+                .call_duration_buckets([millis(300), millis(2_000)])
+                .start()
+                .await
+                .expect("runtime");
+            let slo = rt
+                .breaker("timed-slo", BreakerConfig::default())
+                .await
+                .expect("spawn");
+            for duration in [
+                millis(300),
+                millis(300) + Duration::from_nanos(1),
+                millis(3_000),
+            ] {
+                slo.execute(|| async move {
+                    tokio::time::advance(duration).await;
+                    Ok::<_, ()>(())
+                })
+                .await
+                .expect("closed");
+            }
+            rt.shutdown().await;
         });
     })
     .join()
@@ -353,6 +377,17 @@ async fn call_durations_are_exact_histogram_buckets(addr: std::net::SocketAddr) 
     ] {
         assert!(body.contains(family), "{family} missing:\n{body}");
     }
+    let slo = |le: &str| {
+        value(
+            &body,
+            &format!(r#"palisade_call_duration_seconds_bucket{{name="timed-slo",le="{le}"}}"#),
+        )
+    };
+    assert_eq!(
+        (slo("0.3"), slo("2"), slo("+Inf"), slo("0.0005")),
+        (Some(1.0), Some(2.0), Some(3.0), None),
+        "{body}"
+    );
     // the summary the exporter made of a `metrics` histogram is gone
     assert!(!body.contains("palisade_call_duration_seconds{"), "{body}");
 }

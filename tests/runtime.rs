@@ -413,6 +413,35 @@ async fn runtime_settings_are_checked() {
         .await
         .expect_err("zero window");
     assert!(e.to_string().contains("restart_window"), "{e}");
+    let ms = Duration::from_millis;
+    for (bad, words) in [
+        (vec![], "0 bounds"),
+        (vec![ms(5), ms(1)], "not above the one before"),
+        (vec![Duration::ZERO], "is zero"),
+    ] {
+        let e = Runtime::builder()
+            .call_duration_buckets(bad.clone())
+            .start()
+            .await
+            .expect_err("bad buckets");
+        assert!(
+            e.to_string().contains("call_duration_buckets") && e.to_string().contains(words),
+            "{bad:?}: {e}"
+        );
+    }
+    let rt = Runtime::builder()
+        .call_duration_buckets([ms(300), ms(1_000)])
+        .start()
+        .await
+        .expect("two bounds");
+    let db = rt
+        .breaker("rt-buckets", palisade::BreakerConfig::default())
+        .await
+        .expect("spawn");
+    db.execute(|| async { Ok::<_, ()>(()) })
+        .await
+        .expect("closed");
+    rt.shutdown().await;
 }
 
 /// Per-call events (here, thousands of retries) travel in their own lane: a subscriber that

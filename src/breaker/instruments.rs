@@ -16,7 +16,7 @@ use std::sync::Arc;
 use metrics::Gauge;
 
 use crate::clock::Clock;
-use crate::telemetry::{metrics as m, DurationHistogram, Tally};
+use crate::telemetry::{metrics as m, DurationBounds, DurationHistogram, Tally};
 
 /// Outcome labels of `palisade_calls_total`, in the order of [`Instruments::calls`].
 const OUTCOMES: [&str; 7] = [
@@ -45,18 +45,18 @@ pub(crate) struct Instruments {
 
 impl Instruments {
     /// A standalone breaker's set, its state gauge at closed.
-    pub(crate) fn standalone(name: &Arc<str>) -> Arc<Self> {
-        let set = Self::new(name, true);
+    pub(crate) fn standalone(name: &Arc<str>, bounds: &DurationBounds) -> Arc<Self> {
+        let set = Self::new(name, true, bounds);
         set.state.set(0.0);
         Arc::new(set)
     }
 
     /// One set for every breaker of the keyed breaker `name`.
-    pub(crate) fn shared_by_keys(name: &Arc<str>) -> Arc<Self> {
-        Arc::new(Self::new(name, false))
+    pub(crate) fn shared_by_keys(name: &Arc<str>, bounds: &DurationBounds) -> Arc<Self> {
+        Arc::new(Self::new(name, false, bounds))
     }
 
-    fn new(name: &Arc<str>, state_gauge: bool) -> Self {
+    fn new(name: &Arc<str>, state_gauge: bool, bounds: &DurationBounds) -> Self {
         let label = [("name", name.to_string())];
         Self {
             label: Arc::clone(name),
@@ -73,6 +73,7 @@ impl Instruments {
                 ],
                 name,
                 Clock::new(),
+                bounds,
             ),
             state: if state_gauge {
                 metrics::gauge!(m::BREAKER_STATE, &label)

@@ -142,7 +142,7 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
         telemetry: Telemetry,
     ) -> Result<Self, SpawnError> {
         config.validate()?;
-        let instruments = Instruments::shared_by_keys(&name);
+        let instruments = Instruments::shared_by_keys(&name, telemetry.duration_bounds());
         let overflow = Breaker::with_instruments(
             Arc::from(format!("{name}/overflow")),
             config.base.clone(),

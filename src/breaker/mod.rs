@@ -132,7 +132,7 @@ impl Breaker {
         telemetry: Telemetry,
     ) -> Result<Self, SpawnError> {
         // Built configs were checked by `build()`; checked again here, as every spawn does.
-        let instruments = Instruments::standalone(&name);
+        let instruments = Instruments::standalone(&name, telemetry.duration_bounds());
         Self::with_instruments(name, config, telemetry, instruments)
     }
 

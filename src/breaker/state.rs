@@ -454,7 +454,7 @@ mod coarse_timing_tests {
             Arc::clone(&name),
             config.clone(),
             Telemetry::new(16),
-            Instruments::standalone(&name),
+            Instruments::standalone(&name, &crate::telemetry::DurationBounds::standard()),
         );
         assert!(b.hot.coarse.load(Ordering::Acquire), "timed coarse");
         // 40 ms against a 10 ms threshold: slow, whatever the refresher's lag

@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::event::Event;
 use super::metrics as m;
+use super::DurationBounds;
 
 /// Lanes: lifecycle first (it wins a tie), then per-call.
 const LIFECYCLE: usize = 0;
@@ -31,6 +32,8 @@ pub(crate) struct Telemetry {
     /// Live subscriptions, kept here because `broadcast::Sender::receiver_count` takes a
     /// mutex, and rejections ask on every call.
     subscribers: Arc<AtomicUsize>,
+    /// The bucket bounds of the breakers' call-duration histograms.
+    duration_bounds: Arc<DurationBounds>,
 }
 
 impl Telemetry {
@@ -43,7 +46,19 @@ impl Telemetry {
             ],
             sequence: Arc::new(AtomicU64::new(0)),
             subscribers: Arc::new(AtomicUsize::new(0)),
+            duration_bounds: DurationBounds::standard(),
         }
+    }
+
+    /// The same, with call-duration histograms bucketed at `bounds`.
+    pub(crate) fn with_duration_bounds(mut self, bounds: DurationBounds) -> Self {
+        self.duration_bounds = Arc::new(bounds);
+        self
+    }
+
+    /// The bucket bounds of call-duration histograms.
+    pub(crate) fn duration_bounds(&self) -> &DurationBounds {
+        &self.duration_bounds
     }
 
     /// `true` when at least one subscriber listens, so callers can skip building an event.

@@ -13,7 +13,8 @@
 //! through `metrics` counters and a gauge, so any recorder carries them:
 //!
 //! - `<name>_bucket{le="..."}`: calls that took at most `le` seconds, cumulative, for
-//!   every bound in [`BOUNDS`] and `+Inf` (counters);
+//!   every bound of the runtime's ([`BOUNDS`] unless `call_duration_buckets` chose others)
+//!   and `+Inf` (counters);
 //! - `<name>_count`: every call (a counter, equal to the `+Inf` bucket);
 //! - `<name>_sum`: seconds spent in calls, in total (a gauge, since `metrics` counters are
 //!   whole numbers; it is only ever added to, so `rate()` reads it as it reads a counter).
@@ -22,15 +23,19 @@
 //! and unlike a summary's quantiles, buckets add up across instances. Counts are exact;
 //! they reach the recorder at the next flush (every [`FLUSH_EVERY`](super::FLUSH_EVERY)).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use metrics::{Counter, Gauge};
 
 use crate::clock::Clock;
+use crate::error::ConfigError;
 use crate::sync::Mutex;
 
 use super::Stripes;
 
-/// Upper bounds of the finite buckets, in seconds, with their `le` labels: the common
-/// latency range of calls to other services, 500 us to 10 s.
+/// The default upper bounds of the finite buckets, in seconds, with their `le` labels: the
+/// common latency range of calls to other services, 500 us to 10 s.
 pub(crate) const BOUNDS: [(f64, &str); FINITE] = [
     (0.0005, "0.0005"),
     (0.001, "0.001"),
@@ -47,22 +52,83 @@ pub(crate) const BOUNDS: [(f64, &str); FINITE] = [
     (5.0, "5"),
     (10.0, "10"),
 ];
-const FINITE: usize = 14;
+/// The most finite buckets a histogram has.
+pub(crate) const FINITE: usize = 14;
 /// The finite buckets and `+Inf`.
 const BUCKETS: usize = FINITE + 1;
 /// Where the stripes keep the sum, in clock ticks (after the buckets: 16 numbers, one
 /// 128-byte stripe).
 const SUM: usize = BUCKETS;
 
+/// The finite bucket bounds of every call-duration histogram of a runtime
+/// ([`RuntimeBuilder::call_duration_buckets`](crate::RuntimeBuilder::call_duration_buckets)):
+/// 1 to [`FINITE`] durations, increasing, with their `le` labels (seconds).
+#[derive(Debug, Clone)]
+pub(crate) struct DurationBounds {
+    nanos: Vec<u64>,
+    labels: Vec<String>,
+}
+
+impl DurationBounds {
+    /// [`BOUNDS`].
+    pub(crate) fn standard() -> Arc<Self> {
+        static STANDARD: std::sync::OnceLock<Arc<DurationBounds>> = std::sync::OnceLock::new();
+        Arc::clone(STANDARD.get_or_init(|| {
+            Arc::new(Self {
+                nanos: BOUNDS.map(|(secs, _)| (secs * 1e9).round() as u64).to_vec(),
+                labels: BOUNDS.map(|(_, label)| label.to_owned()).to_vec(),
+            })
+        }))
+    }
+
+    /// `bounds`, or why not, naming `call_duration_buckets`.
+    pub(crate) fn new(bounds: &[Duration]) -> Result<Self, ConfigError> {
+        let refuse =
+            |why: String| ConfigError::refused("call_duration_buckets", format!("{bounds:?}"), why);
+        if bounds.is_empty() || bounds.len() > FINITE {
+            return Err(refuse(format!(
+                "{} bounds: give 1 to {FINITE} (the +Inf bucket is always there)",
+                bounds.len()
+            )));
+        }
+        let mut nanos = Vec::with_capacity(bounds.len());
+        for (i, b) in bounds.iter().enumerate() {
+            let n = u64::try_from(b.as_nanos())
+                .map_err(|_| refuse(format!("bound {i} ({b:?}) is past 584 years")))?;
+            if n == 0 {
+                return Err(refuse(format!(
+                    "bound {i} is zero: bounds must be positive"
+                )));
+            }
+            if nanos.last().is_some_and(|&last| n <= last) {
+                return Err(refuse(format!(
+                    "bound {i} ({b:?}) is not above the one before: bounds must increase"
+                )));
+            }
+            nanos.push(n);
+        }
+        let labels = bounds.iter().map(|b| b.as_secs_f64().to_string()).collect();
+        Ok(Self { nanos, labels })
+    }
+
+    /// The finite buckets.
+    pub(crate) fn len(&self) -> usize {
+        self.nanos.len()
+    }
+}
+
 /// One histogram of call durations (a breaker's, or a keyed breaker's shared by its keys).
 pub(crate) struct DurationHistogram {
     /// Per bucket, calls that fell in it (not cumulative); then the sum of their ticks.
     counts: Stripes<{ BUCKETS + 1 }>,
-    /// Per finite bucket, the most clock ticks a call in it can take.
-    bounds: [u64; FINITE],
+    /// Per finite bucket, the most clock ticks a call in it can take; `u64::MAX` from index
+    /// `finite` on (`+Inf`, where a call past the last bound lands).
+    bounds: [u64; BUCKETS],
+    /// Finite buckets in use; `buckets[finite]` is `+Inf`.
+    finite: usize,
     /// Converts ticks into seconds for the sum.
     clock: Clock,
-    buckets: [Counter; BUCKETS],
+    buckets: Vec<Counter>,
     count: Counter,
     sum: Gauge,
     /// What has been handed to the series so far: the cumulative bucket counts, then the
@@ -80,19 +146,37 @@ impl std::fmt::Debug for DurationHistogram {
 }
 
 impl DurationHistogram {
-    /// The histogram `{name=label}` written to the series `names` (bucket, count, sum),
-    /// its bounds in the ticks of `clock` (every [`Clock`] of a process ticks at the same
-    /// rate).
-    pub(crate) fn new(names: [&'static str; 3], label: &str, clock: Clock) -> Self {
+    /// The histogram `{name=label}` with finite buckets `bounds`, written to the series
+    /// `names` (bucket, count, sum), its bounds in the ticks of `clock` (every [`Clock`]
+    /// of a process ticks at the same rate).
+    pub(crate) fn new(
+        names: [&'static str; 3],
+        label: &str,
+        clock: Clock,
+        bounds: &DurationBounds,
+    ) -> Self {
         let [bucket_name, count_name, sum_name] = names;
-        let le = |i: usize| BOUNDS.get(i).map_or("+Inf", |b| b.1);
+        let finite = bounds.len().min(FINITE);
+        let le = |i: usize| {
+            bounds
+                .labels
+                .get(i)
+                .map_or("+Inf", String::as_str)
+                .to_owned()
+        };
         Self {
             counts: Stripes::new(),
-            bounds: BOUNDS.map(|(secs, _)| ticks_at_most(&clock, secs)),
+            bounds: std::array::from_fn(|i| {
+                bounds
+                    .nanos
+                    .get(i)
+                    .map_or(u64::MAX, |&n| ticks_at_most(&clock, n))
+            }),
+            finite,
             clock,
-            buckets: std::array::from_fn(
-                |i| metrics::counter!(bucket_name, "name" => label.to_string(), "le" => le(i)),
-            ),
+            buckets: (0..=finite)
+                .map(|i| metrics::counter!(bucket_name, "name" => label.to_string(), "le" => le(i)))
+                .collect(),
             count: metrics::counter!(count_name, "name" => label.to_string()),
             sum: metrics::gauge!(sum_name, "name" => label.to_string()),
             flushed: Mutex::new([0; BUCKETS + 1]),
@@ -108,7 +192,7 @@ impl DurationHistogram {
             .bounds
             .iter()
             .position(|&bound| ticks <= bound)
-            .unwrap_or(FINITE);
+            .unwrap_or(FINITE); // (never: the `+Inf` bound takes every call)
         self.counts.add_two(bucket, 1, SUM, ticks);
     }
 
@@ -134,11 +218,11 @@ impl DurationHistogram {
         let sum = self.counts.total(SUM);
         let now = self.cumulative();
         // a stripe's number never goes down, so neither does a sum of them
-        for (i, total) in now.into_iter().enumerate() {
+        for (i, total) in now.into_iter().enumerate().take(self.finite + 1) {
             let delta = total.saturating_sub(flushed[i]);
             if delta > 0 {
                 self.buckets[i].increment(delta);
-                if i == BUCKETS - 1 {
+                if i == self.finite {
                     self.count.increment(delta);
                 }
                 flushed[i] = total;
@@ -152,17 +236,49 @@ impl DurationHistogram {
     }
 }
 
-/// The most ticks of `clock` that make at most `secs` seconds.
-fn ticks_at_most(clock: &Clock, secs: f64) -> u64 {
-    // (whole nanoseconds: every bound is)
-    let nanos = (secs * 1e9).round() as u64;
+/// The most ticks of `clock` that make at most `nanos` nanoseconds.
+fn ticks_at_most(clock: &Clock, nanos: u64) -> u64 {
     // the fewest ticks that make more than `nanos`, less one
-    clock.to_ticks(nanos + 1).saturating_sub(1)
+    clock.to_ticks(nanos.saturating_add(1)).saturating_sub(1)
 }
 
 #[cfg(all(test, not(palisade_loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chosen_bounds_are_checked_by_name_and_used() {
+        let ms = Duration::from_millis;
+        for (bad, words) in [
+            (vec![], "0 bounds"),
+            (vec![ms(1); 15], "15 bounds"),
+            (vec![ms(0), ms(1)], "bound 0 is zero"),
+            (vec![ms(2), ms(2)], "bound 1 (2ms) is not above"),
+            (vec![Duration::MAX], "past 584 years"),
+        ] {
+            let e = DurationBounds::new(&bad).expect_err("refused").to_string();
+            assert!(
+                e.contains("call_duration_buckets") && e.contains(words),
+                "{bad:?}: {e}"
+            );
+        }
+        let bounds = DurationBounds::new(&[ms(300), Duration::from_secs(2)]).expect("valid");
+        assert_eq!(bounds.labels, ["0.3", "2"]);
+        let clock = Clock::new();
+        let h = DurationHistogram::new(
+            ["c_bucket", "c_count", "c_sum"],
+            "chosen",
+            clock.clone(),
+            &bounds,
+        );
+        let ticks = |nanos: u64| clock.to_ticks(nanos);
+        h.record(ticks(300_000_000)); // on the bound: in le=0.3
+        h.record(ticks(300_000_001));
+        h.record(ticks(2_000_000_001)); // past the last bound: +Inf
+        let c = h.cumulative();
+        assert_eq!(&c[..3], &[1, 2, 3], "{c:?}");
+        assert_eq!(h.buckets.len(), 3, "two bounds and +Inf");
+    }
 
     #[test]
     fn bounds_are_increasing_and_their_labels_spell_them() {
@@ -177,7 +293,12 @@ mod tests {
     #[test]
     fn a_call_lands_in_the_first_bucket_whose_bound_it_does_not_pass() {
         let clock = Clock::new();
-        let h = DurationHistogram::new(["t_bucket", "t_count", "t_sum"], "lands", clock.clone());
+        let h = DurationHistogram::new(
+            ["t_bucket", "t_count", "t_sum"],
+            "lands",
+            clock.clone(),
+            &DurationBounds::standard(),
+        );
         let ticks = |nanos: u64| clock.to_ticks(nanos);
         // exactly 1 ms is in le=0.001; a nanosecond more is not
         h.record(ticks(1_000_000));

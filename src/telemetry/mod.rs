@@ -22,6 +22,6 @@ mod tally;
 pub use bus::EventStream;
 pub(crate) use bus::Telemetry;
 pub use event::{Event, Kind, RejectReason, TransitionReason};
-pub(crate) use histogram::DurationHistogram;
+pub(crate) use histogram::{DurationBounds, DurationHistogram};
 pub(crate) use rejections::RejectionGate;
 pub(crate) use tally::{Stripes, Tally, FLUSH_EVERY};
