@@ -111,7 +111,7 @@ impl BreakerShared {
         };
         hot.store(&config, &clock);
         let recent_lease = Mutex::new(None);
-        Self {
+        let shared = Self {
             word: CachePadded::new(AtomicU64::new(pack(BreakerState::Closed, 0))),
             open_until: AtomicU64::new(0),
             since: AtomicU64::new(0),
@@ -130,8 +130,9 @@ impl BreakerShared {
             instruments,
             recent_lease,
             name,
-        }
-        .timed(config_timing)
+        };
+        shared.set_timing(config_timing);
+        shared
     }
 
     /// Times calls as `timing` says: a coarse breaker takes a lease on the coarse clock
@@ -146,11 +147,6 @@ impl BreakerShared {
         if !coarse {
             *lease = None;
         }
-    }
-
-    fn timed(self, timing: CallTiming) -> Self {
-        self.set_timing(timing);
-        self
     }
 
     /// The time a call starts or ends at, on the clock the config chose.

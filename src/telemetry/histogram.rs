@@ -121,13 +121,12 @@ impl DurationBounds {
 pub(crate) struct DurationHistogram {
     /// Per bucket, calls that fell in it (not cumulative); then the sum of their ticks.
     counts: Stripes<{ BUCKETS + 1 }>,
-    /// Per finite bucket, the most clock ticks a call in it can take; `u64::MAX` from index
-    /// `finite` on (`+Inf`, where a call past the last bound lands).
+    /// Per finite bucket, the most clock ticks a call in it can take; `u64::MAX` from the
+    /// `+Inf` bucket's index on (where a call past the last bound lands).
     bounds: [u64; BUCKETS],
-    /// Finite buckets in use; `buckets[finite]` is `+Inf`.
-    finite: usize,
     /// Converts ticks into seconds for the sum.
     clock: Clock,
+    /// One per finite bucket in use, then `+Inf`.
     buckets: Vec<Counter>,
     count: Counter,
     sum: Gauge,
@@ -156,7 +155,6 @@ impl DurationHistogram {
         bounds: &DurationBounds,
     ) -> Self {
         let [bucket_name, count_name, sum_name] = names;
-        let finite = bounds.len().min(FINITE);
         let le = |i: usize| {
             bounds
                 .labels
@@ -172,9 +170,8 @@ impl DurationHistogram {
                     .get(i)
                     .map_or(u64::MAX, |&n| ticks_at_most(&clock, n))
             }),
-            finite,
             clock,
-            buckets: (0..=finite)
+            buckets: (0..=bounds.len().min(FINITE))
                 .map(|i| metrics::counter!(bucket_name, "name" => label.to_string(), "le" => le(i)))
                 .collect(),
             count: metrics::counter!(count_name, "name" => label.to_string()),
@@ -218,11 +215,12 @@ impl DurationHistogram {
         let sum = self.counts.total(SUM);
         let now = self.cumulative();
         // a stripe's number never goes down, so neither does a sum of them
-        for (i, total) in now.into_iter().enumerate().take(self.finite + 1) {
+        let infinite = self.buckets.len() - 1;
+        for (i, total) in now.into_iter().enumerate().take(self.buckets.len()) {
             let delta = total.saturating_sub(flushed[i]);
             if delta > 0 {
                 self.buckets[i].increment(delta);
-                if i == self.finite {
+                if i == infinite {
                     self.count.increment(delta);
                 }
                 flushed[i] = total;
