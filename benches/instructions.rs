@@ -10,14 +10,15 @@
 //! done   # (second total - first total) / 1,000,000 = instructions per call
 //! ```
 //!
-//! Paths: `breaker` (closed `execute`), `policy` (deadline, breaker, limiter, bulkhead,
+//! Paths: `breaker` (closed `execute`), `breaker_coarse` (the same, timed on the coarse
+//! clock: `CallTiming::Coarse`), `policy` (deadline, breaker, limiter, bulkhead,
 //! timeout), `limiter` (a direct GCRA `check`), `recloser` (the peer breaker's
 //! `AsyncRecloser::call`), `bare` (the call alone). Run without arguments (as `cargo bench` does) it makes 1,000 calls of each.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use palisade::{BulkheadConfig, LimiterConfig, Policy, Quota, Runtime};
+use palisade::{BulkheadConfig, CallTiming, LimiterConfig, Policy, Quota, Runtime};
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
@@ -31,6 +32,13 @@ fn main() {
         let prt = Runtime::start().await.expect("runtime");
         let b = prt
             .breaker("instructions-db", support::rounds::breaker_config())
+            .await
+            .expect("spawn");
+        let coarse = prt
+            .breaker(
+                "instructions-db-coarse",
+                support::rounds::breaker_timed(CallTiming::Coarse),
+            )
             .await
             .expect("spawn");
         let l = prt
@@ -63,8 +71,16 @@ fn main() {
             Some("limiter") => &["limiter"],
             Some("recloser") => &["recloser"],
             Some("bare") => &["bare"],
+            Some("breaker_coarse") => &["breaker_coarse"],
             Some(_) => &["breaker"],
-            None => &["breaker", "policy", "limiter", "recloser", "bare"],
+            None => &[
+                "breaker",
+                "breaker_coarse",
+                "policy",
+                "limiter",
+                "recloser",
+                "bare",
+            ],
         };
         let mut sum = 0u64;
         for path in paths {
@@ -80,6 +96,11 @@ fn main() {
                     l.check().ok().map(|_| i)
                 } else if *path == "policy" {
                     policy
+                        .execute(|| async move { Ok::<_, ()>(black_box(i)) })
+                        .await
+                        .ok()
+                } else if *path == "breaker_coarse" {
+                    coarse
                         .execute(|| async move { Ok::<_, ()>(black_box(i)) })
                         .await
                         .ok()

@@ -202,9 +202,10 @@ impl Breaker {
         };
         let result = f().await;
         match &result {
-            Ok(_) => admission.complete(None),
-            Err(e) => admission.complete(Some(self.shared.classify(e))),
+            Ok(_) => admission.record(None),
+            Err(e) => admission.record(Some(self.shared.classify(e))),
         }
+        admission.defuse();
         result.map_err(CallError::Inner)
     }
 
@@ -232,9 +233,10 @@ impl Breaker {
         };
         let result = f().await;
         match &result {
-            Ok(_) => admission.complete(None),
-            Err(e) => admission.complete(Some(classify(e))),
+            Ok(_) => admission.record(None),
+            Err(e) => admission.record(Some(classify(e))),
         }
+        admission.defuse();
         result.map_err(CallError::Inner)
     }
 

@@ -456,8 +456,11 @@ mod coarse_timing_tests {
         // 40 ms against a 10 ms threshold: slow, whatever the refresher's lag
         let slow = b.admit().expect("closed");
         std::thread::sleep(Duration::from_millis(40));
-        slow.complete(None);
-        b.admit().expect("closed").complete(None);
+        slow.record(None);
+        slow.defuse();
+        let quick = b.admit().expect("closed");
+        quick.record(None);
+        quick.defuse();
         let Window::Count(window) = &b.window else {
             unreachable!("a count window")
         };

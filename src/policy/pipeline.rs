@@ -229,14 +229,18 @@ impl Policy {
                     Err(Cut::Timeout(after)) => Err(CallError::Timeout { after }),
                     Err(cut @ Cut::Deadline(_)) => return Err(cut.into_error()),
                 };
-                if let Some((breaker, admission)) = admission {
+                if let Some((breaker, admission)) = &admission {
                     let class = match &result {
                         Ok(_) => None,
                         Err(CallError::Inner(e)) => Some(breaker.classify(e)),
                         Err(CallError::Timeout { .. }) => Some(ErrorClass::Failure),
                         Err(_) => Some(ErrorClass::Ignored),
                     };
-                    admission.complete(class);
+                    // (in place, then defused: see `Admission::record`)
+                    admission.record(class);
+                }
+                if let Some((_, admission)) = admission {
+                    admission.defuse();
                 }
                 result
             };
