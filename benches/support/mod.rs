@@ -1,6 +1,7 @@
 //! Shared bench harness (each bench binary uses part of it).
 
 pub mod http;
+pub mod processes;
 pub mod rounds;
 
 use std::time::{Duration, Instant};
