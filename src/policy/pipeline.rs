@@ -169,7 +169,9 @@ impl Policy {
             // One attempt: breaker, limiter, bulkhead, timeout, call. A rejection ends it
             // with its error; the deadline ends the whole call (whatever the attempt holds
             // is dropped with it: the breaker counts it cancelled).
-            let result = 'attempt: {
+            // The attempt's error (an `Ok` returns from inside: the value moves once, not
+            // through a `Result` carried out of the block and matched again).
+            let error = 'attempt: {
                 // A spent budget makes no call (and spends no permit, quota or probe).
                 if let (Some(scope), Some(stamp)) = (scope, stamp) {
                     if scope.is_spent_at(stamp) {
@@ -181,7 +183,7 @@ impl Policy {
                 let admission = match (&self.breaker, now) {
                     (Some(breaker), Some(now)) => match breaker.admit_at(now) {
                         Ok(admission) => Some((breaker, admission)),
-                        Err(r) => break 'attempt Err(breaker.rejected(r).into()),
+                        Err(r) => break 'attempt breaker.rejected(r).into(),
                     },
                     _ => None,
                 };
@@ -194,7 +196,7 @@ impl Policy {
                         },
                     };
                     if let Err(rejected) = answer {
-                        break 'attempt Err(rejected);
+                        break 'attempt rejected;
                     }
                 }
                 if let Some(keyed) = &self.keyed {
@@ -206,7 +208,7 @@ impl Policy {
                         },
                     };
                     if let Err(denied) = spent {
-                        break 'attempt Err(refused(&**keyed, denied));
+                        break 'attempt refused(&**keyed, denied);
                     }
                 }
                 let _permit = match &self.bulkhead {
@@ -214,7 +216,7 @@ impl Policy {
                         Some(permit) => Some(permit),
                         None => match Guarded::new(scope, None, Box::pin(b.acquire())).await {
                             Ok(Ok(permit)) => Some(permit),
-                            Ok(Err(rejected)) => break 'attempt Err(rejected.into()),
+                            Ok(Err(rejected)) => break 'attempt rejected.into(),
                             Err(cut) => return Err(cut.into_error()),
                         },
                     },
@@ -242,11 +244,10 @@ impl Policy {
                 if let Some((_, admission)) = admission {
                     admission.defuse();
                 }
-                result
-            };
-            let error = match result {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
+                match result {
+                    Ok(v) => return Ok(v),
+                    Err(e) => e,
+                }
             };
             let Some(attempts) = attempts.as_mut() else {
                 return Err(error);
