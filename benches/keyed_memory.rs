@@ -3,7 +3,7 @@
 //! many keys pass.
 //! - keyed limiter: 10^7 keys at `max_keys` 1,000 / 100,000 / 1,000,000;
 //! - keyed breaker (one breaker per key, as the reqwest middleware keeps per authority):
-//!   10^6 keys at `max_keys` 1,000 and 10,000, without and with the Prometheus recorder.
+//!   10^7 keys at `max_keys` 1,000 and 10,000, without and with the Prometheus recorder.
 //!
 //! One process per run (resident memory does not shrink back to the allocator's baseline
 //! within a process); each prints RSS before and at marks along the stream.
@@ -65,7 +65,7 @@ fn run(max_keys: u32) {
     });
 }
 
-/// A keyed breaker over 10^6 distinct keys, each making one successful call (a breaker
+/// A keyed breaker over 10^7 distinct keys, each making one successful call (a breaker
 /// that learned nothing is idle after `idle_after`, 1 µs here, so the table may drop it).
 fn run_breakers(max_keys: u32, prometheus: bool) {
     let rt = support::current_thread();
@@ -84,7 +84,7 @@ fn run_breakers(max_keys: u32, prometheus: bool) {
         let before = rss_mib();
         let start = Instant::now();
         let mut marks = Vec::new();
-        for key in 0..1_000_000u64 {
+        for key in 0..10_000_000u64 {
             let _ = keyed
                 .get(&key)
                 .execute(|| async { Ok::<_, ()>(()) })
@@ -96,12 +96,12 @@ fn run_breakers(max_keys: u32, prometheus: bool) {
                     h.run_upkeep();
                 }
             }
-            if [99_999, 199_999, 499_999, 999_999].contains(&key) {
+            if [999_999, 1_999_999, 4_999_999, 9_999_999].contains(&key) {
                 marks.push(format!("{:.1}", rss_mib()));
             }
         }
         println!(
-            "keyed breaker, max_keys {max_keys:>6}{}: RSS {before:.1} MiB before; after 0.1, 0.2, 0.5, 1 million keys: {} MiB; keys held {}; {:.1} s",
+            "keyed breaker, max_keys {max_keys:>6}{}: RSS {before:.1} MiB before; after 1, 2, 5, 10 million keys: {} MiB; keys held {}; {:.1} s",
             if prometheus { ", Prometheus recorder" } else { "" },
             marks.join(", "),
             keyed.len(),
