@@ -16,12 +16,43 @@ use crate::error::CallError;
 /// where the in-flight ring counted it, and when it started.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Parts {
-    pub(super) generation: u64,
-    pub(super) probe: bool,
+    /// The state's generation (below 2^56: the state word's upper 56 bits), with
+    /// [`PROBE`] set for a half-open probe. One word, not a `bool` of its own: a lone flag
+    /// byte was stored as a byte and copied on as part of a whole word, a load the store
+    /// cannot forward to (a stall on every call: benches/instructions.rs `breaker_coarse`,
+    /// perf).
+    tag: u64,
     /// `None` when the breaker is disabled: nothing is recorded.
     pub(super) ticket: Option<Ticket>,
     /// Clock ticks at admission.
     pub(super) start: u64,
+}
+
+/// [`Parts`]' probe flag, above any generation.
+const PROBE: u64 = 1 << 63;
+
+impl Parts {
+    #[inline(always)]
+    pub(super) fn new(generation: u64, probe: bool, ticket: Option<Ticket>, start: u64) -> Self {
+        debug_assert!(generation < PROBE, "a generation has 56 bits");
+        Self {
+            tag: generation | if probe { PROBE } else { 0 },
+            ticket,
+            start,
+        }
+    }
+
+    /// The generation of the state that admitted the call.
+    #[inline(always)]
+    pub(super) fn generation(&self) -> u64 {
+        self.tag & !PROBE
+    }
+
+    /// `true` for a half-open probe.
+    #[inline(always)]
+    pub(super) fn probe(&self) -> bool {
+        self.tag & PROBE != 0
+    }
 }
 
 /// A rejection as admission returns it: the rejecting state and the retry hint (already
@@ -157,7 +188,7 @@ impl fmt::Debug for BreakerPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerPermit")
             .field("breaker", &self.breaker_name())
-            .field("probe", &self.parts.probe)
+            .field("probe", &self.parts.probe())
             .finish()
     }
 }
@@ -199,5 +230,24 @@ pub(crate) fn describe(name: &str, state: BreakerState, retry_after: Option<Dura
     match (state, retry_after) {
         (BreakerState::ForcedOpen, _) | (_, None) => format!("circuit breaker `{name}` {what}"),
         (_, Some(d)) => format!("circuit breaker `{name}` {what}; retry after {d:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_keep_the_generation_and_the_probe_flag_apart() {
+        // the largest generation the state word carries (56 bits), and the smallest
+        for generation in [0, 1, (1 << 56) - 1] {
+            for probe in [false, true] {
+                let parts = Parts::new(generation, probe, None, 7);
+                assert_eq!(
+                    (parts.generation(), parts.probe(), parts.start),
+                    (generation, probe, 7)
+                );
+            }
+        }
     }
 }

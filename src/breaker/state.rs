@@ -213,15 +213,7 @@ impl BreakerShared {
             let probe = match state {
                 BreakerState::Closed | BreakerState::MetricsOnly => false,
                 BreakerState::Disabled => {
-                    return Ok(Admission::new(
-                        self,
-                        Parts {
-                            generation,
-                            probe: false,
-                            ticket: None,
-                            start: 0,
-                        },
-                    ))
+                    return Ok(Admission::new(self, Parts::new(generation, false, None, 0)))
                 }
                 BreakerState::ForcedOpen => return Err(Rejection::new(state, self.reject(None))),
                 BreakerState::Open => {
@@ -264,15 +256,7 @@ impl BreakerShared {
         if fresh {
             self.nudge();
         }
-        Admission::new(
-            self,
-            Parts {
-                generation,
-                probe,
-                ticket: Some(ticket),
-                start: now,
-            },
-        )
+        Admission::new(self, Parts::new(generation, probe, Some(ticket), now))
     }
 
     #[cold]
@@ -343,8 +327,8 @@ impl BreakerShared {
             Some(ErrorClass::Failure) => true,
             Some(ErrorClass::Ignored) => {
                 self.instruments.calls.add(IGNORED);
-                if a.probe {
-                    self.give_probe_back(a.generation);
+                if a.probe() {
+                    self.give_probe_back(a.generation());
                 }
                 return;
             }
@@ -362,10 +346,10 @@ impl BreakerShared {
     fn record(&self, a: &Parts, outcome: Outcome, counted_while_running: bool, now: u64) {
         let word = self.word.load(Ordering::Acquire);
         let (state, generation) = unpack(word);
-        if generation != a.generation {
+        if generation != a.generation() {
             return; // admitted under an earlier state: says nothing about this one
         }
-        if a.probe {
+        if a.probe() {
             self.record_probe(word, generation, outcome);
         } else if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
             if !counted_while_running {
@@ -407,8 +391,8 @@ impl BreakerShared {
         self.instruments.calls.add(CANCELLED);
         let slow = now.saturating_sub(a.start) >= self.hot.slow_ticks.load(Ordering::Relaxed);
         if !slow {
-            if a.probe {
-                self.give_probe_back(a.generation);
+            if a.probe() {
+                self.give_probe_back(a.generation());
             }
             return;
         }
