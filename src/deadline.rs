@@ -229,9 +229,15 @@ impl<F: Future> Future for Guarded<F> {
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let scope = self.scope;
-        let fut = self.as_mut().project().fut;
-        if let Poll::Ready(v) = in_scope(scope, || fut.poll(cx)) {
+        // The scope is read where it lies, and copied only when there is one: copied whole
+        // on every poll, its words were loaded straight after `new` stored them in halves
+        // (a store-forwarding stall per call, benches/composed_rounds.rs, perf).
+        let this = self.as_mut().project();
+        let polled = match this.scope {
+            Some(scope) => SCOPE.sync_scope(*scope, || this.fut.poll(cx)),
+            None => this.fut.poll(cx),
+        };
+        if let Poll::Ready(v) = polled {
             return Poll::Ready(Ok(v));
         }
         let Some((at, cut)) = self.limit() else {
