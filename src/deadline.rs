@@ -150,10 +150,14 @@ impl Scope {
     }
 }
 
-/// Runs `f` with the task-local deadline set to `scope` (as is) when there is one.
-pub(crate) fn in_scope<R>(scope: Option<Scope>, f: impl FnOnce() -> R) -> R {
+/// Runs `f` with the task-local deadline set to `scope` (as is) when there is one. By
+/// reference: a caller's scope is read where it lies and copied only when there is one
+/// (copied whole on every poll of [`Guarded`], its words were loaded straight after `new`
+/// stored them in halves: a store-forwarding stall per call, benches/composed_rounds.rs).
+#[inline]
+pub(crate) fn in_scope<R>(scope: &Option<Scope>, f: impl FnOnce() -> R) -> R {
     match scope {
-        Some(scope) => SCOPE.sync_scope(scope, f),
+        Some(scope) => SCOPE.sync_scope(*scope, f),
         None => f(),
     }
 }
@@ -229,15 +233,9 @@ impl<F: Future> Future for Guarded<F> {
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // The scope is read where it lies, and copied only when there is one: copied whole
-        // on every poll, its words were loaded straight after `new` stored them in halves
-        // (a store-forwarding stall per call, benches/composed_rounds.rs, perf).
         let this = self.as_mut().project();
-        let polled = match this.scope {
-            Some(scope) => SCOPE.sync_scope(*scope, || this.fut.poll(cx)),
-            None => this.fut.poll(cx),
-        };
-        if let Poll::Ready(v) = polled {
+        let fut = this.fut;
+        if let Poll::Ready(v) = in_scope(this.scope, || fut.poll(cx)) {
             return Poll::Ready(Ok(v));
         }
         let Some((at, cut)) = self.limit() else {

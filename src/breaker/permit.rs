@@ -89,7 +89,8 @@ impl<'a> Admission<'a> {
     /// caller that then [`defuse`](Self::defuse)s it at once. (A method taking the guard
     /// by value made the compiler copy it out of an `async` fn's state first: 48 bytes
     /// loaded straight after they were stored when the call was ready at once, a
-    /// store-forwarding stall.)
+    /// store-forwarding stall.) `BreakerShared::complete` never panics, so no drop can run
+    /// between the two and count the call again as abandoned.
     #[inline(always)]
     pub(crate) fn record(&self, class: Option<ErrorClass>) {
         self.shared.complete(&self.parts, class);

@@ -142,7 +142,7 @@ where
             None => None,
         };
         let inner = &mut self.inner;
-        let fut = dl::in_scope(scope, || inner.call(req));
+        let fut = dl::in_scope(&scope, || inner.call(req));
         let inner = Guarded::new(scope, None, fut);
         LayerFuture::running(Scoped { inner }, InScope, answer)
     }

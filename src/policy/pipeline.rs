@@ -253,7 +253,7 @@ impl Policy {
                 return Err(error);
             };
             // Inside the scope: the retry never sleeps past the deadline.
-            let Some(delay) = in_scope(scope, || attempts.next_delay(&error)) else {
+            let Some(delay) = in_scope(&scope, || attempts.next_delay(&error)) else {
                 return Err(error);
             };
             let sleep = Box::pin(tokio::time::sleep(delay));
