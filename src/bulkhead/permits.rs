@@ -1,37 +1,59 @@
-//! The bulkhead's permits: a lock-free counter for calls that find one free, in front of
+//! The bulkhead's permits: lock-free counters for calls that find one free, in front of
 //! tokio's fair semaphore for calls that queue.
 //!
 //! tokio's `Semaphore` takes its waiter list's mutex on every release, queue or no queue;
 //! that lock was most of an uncontended `execute`. Here a permit given back while nobody
-//! queues goes to `free` (one `fetch_add`) and the next call takes it with one CAS. While
-//! tasks queue, permits given back go to the semaphore, which hands them out in FIFO order.
+//! queues goes to a free count (one `fetch_add`) and the next call takes it with one
+//! `fetch_sub`. While tasks queue, permits given back go to the semaphore, which hands them
+//! out in FIFO order.
 //!
-//! The hand-over is race-free by a store-then-check on both sides (all `SeqCst`): a queuing
-//! task registers in `waiting`, then looks in `free`; a releaser adds to `free`, then looks
-//! at `waiting` and, seeing a task, moves what is free to the semaphore. Whichever runs second
-//! sees the other, so a permit is never left in `free` while a task sleeps in the queue.
-//! Permits a task leaves in the semaphore when it gives up are taken from there by the next
-//! call that finds `free` empty.
+//! Free permits sit in the shared count `free` or, a few at a time, in a count of the
+//! thread that gave them back ([`Permits::cached`], one cache line per thread, numbered as
+//! the tallies number threads): a thread takes from its own count first, so threads that
+//! take and give back on their own cores never pull one line back and forth between them.
+//! With one shared count, two and four threads on one bulkhead were 1.7-2.5x tokio's
+//! semaphore (benches/contended_rounds.rs), every take and every give a line moved between
+//! cores. A thread keeps at most `max_concurrent / 64` permits (none below 64 permits, so a
+//! small bulkhead stays one shared count: a permit is never out of reach of a thread that
+//! scans for it, but the scan costs more than one shared line when permits are few).
+//!
+//! The hand-over is race-free by a store-then-check on both sides (all `SeqCst`), count by
+//! count: a queuing task registers in `waiting`, then looks in every count; a releaser adds
+//! to one count, then looks at `waiting` and, seeing a task, moves what is free in that count
+//! to the semaphore. Whichever runs second sees the other, so a permit is never left in a
+//! count while a task sleeps in the queue. Permits a task leaves in the semaphore when it
+//! gives up are taken from there by the next call that finds the counts empty.
 //!
 //! A call takes its permit with one `fetch_sub` (no retry loop: under contention a CAS loop
 //! retried on every change another core made to `free`, 89 % of a contended `try_acquire`
-//! by perf, and 1.5-2x tokio's semaphore from 2 and 4 threads). `free` is signed so the take
-//! can dip below zero; a take that finds nothing puts the unit back as a give does (add,
-//! then look at `waiting`), so the dip is undone by the thread that made it and the
-//! hand-over above still holds.
+//! by perf, and 1.5-2x tokio's semaphore from 2 and 4 threads). A count is signed so the
+//! take can dip below zero; a take that finds nothing puts the unit back as a give does
+//! (add, then look at `waiting`), so the dip is undone by the thread that made it and the
+//! hand-over above still holds. Permits are taken from another thread's count only with a
+//! compare-and-swap that never dips it.
 
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 use crate::sync::{AtomicI64, AtomicU32};
+use crate::telemetry::{thread_stripe, STRIPES};
 
 use crossbeam::utils::CachePadded;
 use tokio::sync::Semaphore;
 
+/// A thread keeps at most `max_concurrent / CACHE_DIVISOR` free permits in its own count.
+const CACHE_DIVISOR: u32 = 64;
+
 #[derive(Debug)]
 pub(super) struct Permits {
-    /// Free permits, for the taking without a queue (below zero only for the instant a
-    /// take that found none takes to undo itself).
+    /// Free permits any thread takes (below zero only for the instant a take that found
+    /// none takes to undo itself).
     free: CachePadded<AtomicI64>,
+    /// Free permits given back by each thread (by [`thread_stripe`]; the last count is
+    /// shared by threads beyond [`STRIPES`]), taken first by the same thread. Each below
+    /// zero only for the instant of an undone take, as `free`.
+    cached: Box<[CachePadded<AtomicI64>]>,
+    /// How many free permits a thread's count keeps; a give beyond goes to `free`.
+    cache_cap: AtomicI64,
     /// Tasks queued (or about to queue) for a permit.
     waiting: CachePadded<AtomicU32>,
     /// The FIFO queue; it holds permits only for queued tasks (and, briefly, ones a task
@@ -41,52 +63,121 @@ pub(super) struct Permits {
 
 impl Permits {
     pub(super) fn new(n: u32) -> Self {
+        Self::with_counts(n, STRIPES + 1)
+    }
+
+    /// `n` permits, all in `free`, and `counts` per-thread counts (the models use few).
+    fn with_counts(n: u32, counts: usize) -> Self {
         Self {
             free: CachePadded::new(AtomicI64::new(i64::from(n))),
+            cached: (0..counts.max(1))
+                .map(|_| CachePadded::new(AtomicI64::new(0)))
+                .collect(),
+            cache_cap: AtomicI64::new(cache_cap(n)),
             waiting: CachePadded::new(AtomicU32::new(0)),
             queue: Semaphore::new(0),
         }
     }
 
+    /// A new `max_concurrent`: how many free permits a thread may keep from now on (what
+    /// a thread keeps beyond it stays free, and is taken as any other).
+    pub(super) fn resized(&self, max_concurrent: u32) {
+        self.cache_cap.store(cache_cap(max_concurrent), Relaxed);
+    }
+
+    /// The count of the thread numbered `stripe` (threads beyond the counts share the last).
+    #[inline(always)]
+    fn count_of(&self, stripe: usize) -> &AtomicI64 {
+        &self.cached[stripe.min(self.cached.len() - 1)]
+    }
+
     /// Takes a permit if one is free now.
     #[inline]
     pub(super) fn try_take(&self) -> bool {
-        self.take_one() || self.take_queued()
+        self.try_take_on(thread_stripe())
     }
 
-    /// Takes one free permit with one locked subtraction; a take that finds none undoes it.
+    /// [`try_take`](Self::try_take) for the thread numbered `stripe`.
     #[inline]
-    fn take_one(&self) -> bool {
-        if self.free.fetch_sub(1, SeqCst) > 0 {
+    fn try_take_on(&self, stripe: usize) -> bool {
+        let mine = self.count_of(stripe);
+        if mine.load(Relaxed) > 0 && self.take_one(mine) {
             return true;
         }
-        self.put_back(1);
+        self.take_elsewhere(stripe)
+    }
+
+    /// A take that found nothing in its thread's count: the shared count, then the other
+    /// threads' counts, then the queue.
+    #[inline(never)]
+    fn take_elsewhere(&self, stripe: usize) -> bool {
+        self.take_one(&self.free) || self.take_cached(stripe) || self.take_queued()
+    }
+
+    /// Takes one free permit from `count` with one locked subtraction; a take that finds
+    /// none undoes it.
+    #[inline]
+    fn take_one(&self, count: &AtomicI64) -> bool {
+        if count.fetch_sub(1, SeqCst) > 0 {
+            return true;
+        }
+        self.put_back(count, 1);
         false
     }
 
-    /// Gives `n` permits back: to the queue while tasks wait there, else to `free`.
+    /// One permit from another thread's count (the shared count was empty).
+    #[cold]
+    fn take_cached(&self, stripe: usize) -> bool {
+        self.cached
+            .iter()
+            .enumerate()
+            .any(|(i, count)| i != stripe && take_from(count, 1) == 1)
+    }
+
+    /// Gives `n` permits back: to the queue while tasks wait there, else to the calling
+    /// thread's count (one permit, while it keeps fewer than its cap) or to `free`.
     #[inline]
     pub(super) fn give(&self, n: u32) {
+        self.give_on(thread_stripe(), n);
+    }
+
+    /// [`give`](Self::give) from the thread numbered `stripe`.
+    #[inline]
+    fn give_on(&self, stripe: usize, n: u32) {
         if n == 0 {
             return;
         }
-        if self.waiting.load(SeqCst) == 0 {
-            self.put_back(n);
-        } else {
-            self.queue.add_permits(n as usize);
+        if self.waiting.load(SeqCst) != 0 {
+            self.to_queue(n);
+            return;
         }
+        let mine = self.count_of(stripe);
+        let count = if n == 1 && mine.load(Relaxed) < self.cache_cap.load(Relaxed) {
+            mine
+        } else {
+            &self.free
+        };
+        self.put_back(count, n);
     }
 
-    /// Adds `n` to `free`, then hands what is free to the queue if a task queued meanwhile
-    /// (it may have found `free` empty).
-    fn put_back(&self, n: u32) {
-        self.free.fetch_add(i64::from(n), SeqCst);
+    /// Adds `n` to `count`, then hands what is free there to the queue if a task queued
+    /// meanwhile (it may have found `count` empty).
+    #[inline]
+    fn put_back(&self, count: &AtomicI64, n: u32) {
+        count.fetch_add(i64::from(n), SeqCst);
         crate::sync::store_then_check();
         if self.waiting.load(SeqCst) == 0 {
             return;
         }
-        let moved = self.take_free(n);
-        self.queue.add_permits(moved as usize);
+        self.to_queue(take_from(count, n));
+    }
+
+    /// Hands `n` permits to the queue's waiters (out of line: the path without a queue
+    /// stays small enough to inline into a permit's drop).
+    #[cold]
+    #[inline(never)]
+    fn to_queue(&self, n: u32) {
+        self.queue.add_permits(n as usize);
     }
 
     /// Counts a task in the queue; returns how many were there before it. Pair with
@@ -127,7 +218,10 @@ impl Permits {
 
     /// Permits free now.
     pub(super) fn available(&self) -> u64 {
-        u64::try_from(self.free.load(SeqCst)).unwrap_or(0) + self.queue.available_permits() as u64
+        let counted = |c: &AtomicI64| u64::try_from(c.load(SeqCst)).unwrap_or(0);
+        counted(&self.free)
+            + self.cached.iter().map(|c| counted(c)).sum::<u64>()
+            + self.queue.available_permits() as u64
     }
 
     /// Tasks queued now.
@@ -135,24 +229,17 @@ impl Permits {
         self.waiting.load(SeqCst)
     }
 
-    /// Takes up to `max` permits from `free`; returns how many.
-    #[inline]
+    /// Takes up to `max` free permits from `free` and then every thread's count; returns
+    /// how many.
     fn take_free(&self, max: u32) -> u32 {
-        let mut free = self.free.load(SeqCst);
-        loop {
-            let take = free.min(i64::from(max));
-            if take <= 0 {
-                return 0;
+        let mut taken = take_from(&self.free, max);
+        for count in self.cached.iter() {
+            if taken == max {
+                break;
             }
-            match self
-                .free
-                .compare_exchange_weak(free, free - take, SeqCst, SeqCst)
-            {
-                // u32 fits: at most `max`
-                Ok(_) => return u32::try_from(take).unwrap_or(max),
-                Err(now) => free = now,
-            }
+            taken += take_from(count, max - taken);
         }
+        taken
     }
 
     /// A permit a task that gave up left in the queue (never one a queued task is owed:
@@ -169,80 +256,127 @@ impl Permits {
     }
 }
 
-/// loom models (`scripts/loom`): every interleaving of two or three threads.
+/// How many free permits one thread keeps, for `max_concurrent` permits.
+fn cache_cap(max_concurrent: u32) -> i64 {
+    i64::from(max_concurrent / CACHE_DIVISOR)
+}
+
+/// Takes up to `max` permits from `count` without ever taking it below zero; returns how
+/// many.
+fn take_from(count: &AtomicI64, max: u32) -> u32 {
+    let mut free = count.load(SeqCst);
+    loop {
+        let take = free.min(i64::from(max));
+        if take <= 0 {
+            return 0;
+        }
+        match count.compare_exchange_weak(free, free - take, SeqCst, SeqCst) {
+            // u32 fits: at most `max`
+            Ok(_) => return u32::try_from(take).unwrap_or(max),
+            Err(now) => free = now,
+        }
+    }
+}
+
+/// loom models (`scripts/loom`): every interleaving of two or three threads, each thread
+/// on a count of its own (three counts), with threads keeping no permits (`cap` 0: every
+/// give goes to `free`) and keeping one (`cap` 1: a give goes to the giver's count).
 #[cfg(all(test, palisade_loom))]
 mod loom_models {
     use super::*;
     use loom::sync::Arc;
 
-    /// A permit given back while a task joins the queue is never stranded in `free`: the
+    fn permits(n: u32, cap: i64) -> Arc<Permits> {
+        let p = Permits::with_counts(n, 3);
+        p.cache_cap.store(cap, Relaxed);
+        Arc::new(p)
+    }
+
+    /// Free permits in `free` and every thread's count.
+    fn counted(p: &Permits) -> i64 {
+        p.free.load(SeqCst) + p.cached.iter().map(|c| c.load(SeqCst)).sum::<i64>()
+    }
+
+    /// A permit given back while a task joins the queue is never stranded in a count: the
     /// joiner finds it there, or it is in the queue where the sleeping task gets it.
     #[test]
     fn loom_hand_over_never_strands_a_permit() {
-        loom::model(|| {
-            let p = Arc::new(Permits::new(0));
-            let giver = {
-                let p = Arc::clone(&p);
-                loom::thread::spawn(move || p.give(1))
-            };
-            p.join();
-            let found = p.take_free(1) == 1;
-            giver.join().expect("giver");
-            let (free, queued) = (p.free.load(SeqCst), p.queue.available_permits());
-            assert!(
-                found || (queued == 1 && free == 0),
-                "stranded: found {found}, free {free}, queued {queued}"
-            );
-        });
+        for cap in [0, 1] {
+            loom::model(move || {
+                let p = permits(0, cap);
+                let giver = {
+                    let p = Arc::clone(&p);
+                    loom::thread::spawn(move || p.give_on(1, 1))
+                };
+                p.join();
+                let found = p.take_free(1) == 1;
+                giver.join().expect("giver");
+                let (free, queued) = (counted(&p), p.queue.available_permits());
+                assert!(
+                    found || (queued == 1 && free == 0),
+                    "stranded (cap {cap}): found {found}, free {free}, queued {queued}"
+                );
+            });
+        }
     }
 
-    /// A take that finds nothing dips `free` below zero and undoes it, while a permit is
+    /// A take that finds nothing dips a count below zero and undoes it, while a permit is
     /// given back and a task joins the queue: the permit is taken once, by the taker or the
-    /// joiner, or waits in the queue for the joiner; never stranded in `free`, never two.
+    /// joiner, or waits in the queue for the joiner; never stranded in a count, never two.
     #[test]
     fn loom_a_failed_take_never_strands_or_doubles_a_permit() {
-        loom::model(|| {
-            let p = Arc::new(Permits::new(0));
-            let taker = {
-                let p = Arc::clone(&p);
-                loom::thread::spawn(move || u32::from(p.take_one()))
-            };
-            let giver = {
-                let p = Arc::clone(&p);
-                loom::thread::spawn(move || p.give(1))
-            };
-            p.join();
-            let found = p.take_free(1);
-            let taken = taker.join().expect("taker");
-            giver.join().expect("giver");
-            let (free, queued) = (p.free.load(SeqCst), p.queue.available_permits());
-            assert!(free >= 0, "a dip was left: free {free}");
-            assert_eq!(
-                i64::from(taken) + i64::from(found) + free + queued as i64,
-                1,
-                "taken {taken}, found {found}, free {free}, queued {queued}"
-            );
-            assert!(
-                taken == 1 || found == 1 || (queued == 1 && free == 0),
-                "stranded: free {free}, queued {queued}"
-            );
-        });
+        for cap in [0, 1] {
+            loom::model(move || {
+                let p = permits(0, cap);
+                let taker = {
+                    let p = Arc::clone(&p);
+                    loom::thread::spawn(move || u32::from(p.try_take_on(1)))
+                };
+                let giver = {
+                    let p = Arc::clone(&p);
+                    loom::thread::spawn(move || p.give_on(2, 1))
+                };
+                p.join();
+                let found = p.take_free(1);
+                let taken = taker.join().expect("taker");
+                giver.join().expect("giver");
+                let (free, queued) = (counted(&p), p.queue.available_permits());
+                assert!(
+                    p.free.load(SeqCst) >= 0 && p.cached.iter().all(|c| c.load(SeqCst) >= 0),
+                    "a dip was left (cap {cap})"
+                );
+                assert_eq!(
+                    i64::from(taken) + i64::from(found) + free + queued as i64,
+                    1,
+                    "cap {cap}: taken {taken}, found {found}, free {free}, queued {queued}"
+                );
+                assert!(
+                    taken == 1 || found == 1 || (queued == 1 && free == 0),
+                    "stranded (cap {cap}): free {free}, queued {queued}"
+                );
+            });
+        }
     }
 
-    /// Two takers and a giver over one permit: no permit is lost or duplicated: what was
-    /// taken plus what is left is always the one permit.
+    /// Two takers on counts of their own and a giver over one permit: no permit is lost or
+    /// duplicated, wherever the giver puts it: what was taken plus what is left is always
+    /// the one permit.
     #[test]
     fn loom_permits_are_never_lost_or_duplicated() {
-        loom::model(|| {
-            let p = Arc::new(Permits::new(1));
-            assert!(p.try_take());
-            let taker = |p: Arc<Permits>| loom::thread::spawn(move || u32::from(p.try_take()));
-            let (a, b) = (taker(Arc::clone(&p)), taker(Arc::clone(&p)));
-            p.give(1);
-            let taken = a.join().expect("a") + b.join().expect("b");
-            let left = u32::try_from(p.available()).expect("small");
-            assert_eq!(taken + left, 1, "taken {taken}, left {left}");
-        });
+        for cap in [0, 1] {
+            loom::model(move || {
+                let p = permits(1, cap);
+                assert!(p.try_take_on(0));
+                let taker = |p: Arc<Permits>, stripe: usize| {
+                    loom::thread::spawn(move || u32::from(p.try_take_on(stripe)))
+                };
+                let (a, b) = (taker(Arc::clone(&p), 1), taker(Arc::clone(&p), 2));
+                p.give_on(0, 1);
+                let taken = a.join().expect("a") + b.join().expect("b");
+                let left = u32::try_from(p.available()).expect("small");
+                assert_eq!(taken + left, 1, "cap {cap}: taken {taken}, left {left}");
+            });
+        }
     }
 }
 
@@ -263,6 +397,48 @@ mod tests {
         p.give(2);
         assert_eq!(p.forget(3), 2, "only what is free retires");
         assert_eq!(p.available(), 0);
+    }
+
+    #[test]
+    fn a_thread_keeps_what_it_gives_back_and_other_threads_still_find_it() {
+        let p = Permits::with_counts(128, 3);
+        assert_eq!(p.cache_cap.load(Relaxed), 2, "128 / 64");
+        for _ in 0..3 {
+            assert!(p.try_take_on(0));
+        }
+        for _ in 0..3 {
+            p.give_on(0, 1);
+        }
+        assert_eq!(p.cached[0].load(SeqCst), 2, "kept up to the cap");
+        assert_eq!(p.free.load(SeqCst), 126, "the rest went back to free");
+        // the thread takes its own first
+        assert!(p.try_take_on(0));
+        assert_eq!(p.cached[0].load(SeqCst), 1);
+        // with free empty, another thread takes what the first one keeps
+        assert_eq!(take_from(&p.free, 200), 126);
+        assert!(p.try_take_on(1), "found in thread 0's count");
+        assert!(!p.try_take_on(1), "nothing left anywhere");
+        assert_eq!(p.available(), 0);
+        // a shrink retires kept permits too
+        p.give_on(2, 1);
+        p.give_on(2, 1);
+        assert_eq!(p.cached[2].load(SeqCst), 2);
+        assert_eq!(p.forget(5), 2);
+        assert_eq!(p.available(), 0);
+    }
+
+    #[test]
+    fn a_small_bulkhead_keeps_every_free_permit_shared() {
+        let p = Permits::with_counts(63, 3);
+        assert!(p.try_take_on(0));
+        p.give_on(0, 1);
+        assert_eq!(p.cached[0].load(SeqCst), 0);
+        assert_eq!(p.free.load(SeqCst), 63);
+        // a resize past 64 lets threads keep one
+        p.resized(64);
+        assert!(p.try_take_on(0));
+        p.give_on(0, 1);
+        assert_eq!(p.cached[0].load(SeqCst), 1);
     }
 
     #[tokio::test]
@@ -289,18 +465,27 @@ mod tests {
     #[test]
     fn a_permit_given_back_while_a_task_joins_is_never_stranded() {
         // Two threads meet at a barrier each round, then one gives a permit back while the
-        // other joins the queue and looks in `free`. Whatever the interleaving, the joiner
-        // finds the permit in `free` or it ends up in the queue, where a sleeping task gets it.
+        // other joins the queue and looks in every count. Whatever the interleaving, the
+        // joiner finds the permit or it ends up in the queue, where a sleeping task gets
+        // it. Half the pools let the giver keep the permit in its own count.
         use std::sync::{Arc, Barrier};
         const ROUNDS: usize = 20_000;
-        let pools: Arc<Vec<Permits>> = Arc::new((0..ROUNDS).map(|_| Permits::new(0)).collect());
+        let pools: Arc<Vec<Permits>> = Arc::new(
+            (0..ROUNDS)
+                .map(|i| {
+                    let p = Permits::with_counts(0, 3);
+                    p.cache_cap.store(i64::from(i % 2 == 0), Relaxed);
+                    p
+                })
+                .collect(),
+        );
         let barrier = Arc::new(Barrier::new(2));
         let giver = std::thread::spawn({
             let (pools, barrier) = (Arc::clone(&pools), Arc::clone(&barrier));
             move || {
                 for p in pools.iter() {
                     barrier.wait();
-                    p.give(1);
+                    p.give_on(1, 1);
                 }
             }
         });
@@ -312,10 +497,11 @@ mod tests {
         }
         giver.join().expect("giver");
         for (p, found) in pools.iter().zip(found) {
-            let (free, queued) = (p.free.load(SeqCst), p.queue.available_permits());
+            let free = p.free.load(SeqCst) + p.cached.iter().map(|c| c.load(SeqCst)).sum::<i64>();
+            let queued = p.queue.available_permits();
             assert!(
                 found || (queued == 1 && free == 0),
-                "a permit left in free while a task queues: free {free}, queued {queued}"
+                "a permit left in a count while a task queues: free {free}, queued {queued}"
             );
         }
     }

@@ -113,6 +113,7 @@ impl BulkheadShared {
     }
 
     /// Gives one permit back, or retires it while a shrink is still owed permits.
+    #[inline]
     pub(super) fn give_back_one(&self) {
         let mut owed = self.debt.load(Ordering::Acquire);
         while owed > 0 {
@@ -206,6 +207,7 @@ impl BulkheadShared {
             .max_concurrent
             .swap(config.max_concurrent, Ordering::AcqRel);
         let new = config.max_concurrent;
+        self.permits.resized(new);
         if new > old {
             let mut grow = new - old;
             let mut owed = self.debt.load(Ordering::Acquire);

@@ -269,6 +269,14 @@ fn this_threads_stripe() -> usize {
     lease()
 }
 
+/// The calling thread's number among the threads alive now (below [`STRIPES`]), or
+/// `STRIPES`, which more threads share, once all are taken: for other per-thread state
+/// (a bulkhead's free permits per thread).
+#[inline]
+pub(crate) fn thread_stripe() -> usize {
+    this_threads_stripe().min(STRIPES)
+}
+
 /// Takes a stripe for this thread at its first count.
 #[cold]
 #[inline(never)]
