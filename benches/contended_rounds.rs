@@ -1,9 +1,11 @@
 //! One limiter and one bulkhead shared by 2 and 4 threads, against governor and tokio's
 //! semaphore, in interleaved rounds (issue 19's contended rows). Each round starts the
 //! threads at a barrier, each pinned to a core (`core_affinity`; thread `i` on core
-//! `i % cores`), and times the wall clock until all have made their share of `CALLS`;
-//! palisade's round and the peer's alternate. Printed: medians and best rounds (ns per
-//! call, wall time / calls), the ratio of the medians, and the rounds each side won.
+//! `i % cores`), and times the wall clock from the first thread's start to the last one's
+//! end, for `CALLS` calls in all; palisade's round and the peer's alternate. Printed:
+//! medians and best rounds (ns per call, wall time / calls), the ratio of the medians, and
+//! the rounds each side won. One more bulkhead case hands each permit from the thread that
+//! took it to another that gives it back (a task that moved between workers).
 //!
 //! `cargo bench -p palisade-benches --bench contended_rounds` (optionally a case filter)
 
@@ -18,13 +20,14 @@ use support::rounds::{best, median};
 const ROUNDS: usize = 31;
 const CALLS: u64 = 1_000_000;
 
-/// Nanoseconds per call, wall time, `threads` pinned threads sharing `CALLS` calls of `f`.
+/// Nanoseconds per call, wall time, `threads` pinned threads sharing `CALLS` calls of `f`
+/// (which gets the thread's number).
 ///
 /// The workers time themselves: the round runs from the first worker's start to the last
 /// worker's end. (The main thread used to read the start after the barrier, but it is not
 /// pinned and shares the cores with the workers: descheduled there, it read the start
 /// late, after part or all of the work, and rounds of "0.00 ns" came out.)
-fn round(threads: usize, f: &(impl Fn() -> bool + Sync)) -> f64 {
+fn round(threads: usize, f: &(impl Fn(usize) -> bool + Sync)) -> f64 {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let ready = Barrier::new(threads);
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
@@ -38,7 +41,7 @@ fn round(threads: usize, f: &(impl Fn() -> bool + Sync)) -> f64 {
                     ready.wait();
                     let start = Instant::now();
                     for _ in 0..CALLS / threads as u64 {
-                        black_box(f());
+                        black_box(f(t));
                     }
                     (start, Instant::now())
                 })
@@ -62,13 +65,46 @@ fn round(threads: usize, f: &(impl Fn() -> bool + Sync)) -> f64 {
     last.duration_since(first).as_nanos() as f64 / CALLS as f64
 }
 
+/// One step of a hand-over: thread 0 takes a permit (retrying while none is free) and
+/// queues it (waiting while the queue is full); thread 1 takes one from the queue (waiting
+/// while it is empty) and drops it.
+fn hand_over<P>(
+    thread: usize,
+    queue: &crossbeam::queue::ArrayQueue<P>,
+    take: impl Fn() -> Option<P>,
+) -> bool {
+    if thread == 0 {
+        let mut permit = loop {
+            if let Some(p) = take() {
+                break p;
+            }
+            std::hint::spin_loop();
+        };
+        loop {
+            match queue.push(permit) {
+                Ok(()) => return true,
+                Err(back) => permit = back,
+            }
+            std::hint::spin_loop();
+        }
+    } else {
+        loop {
+            if let Some(p) = queue.pop() {
+                drop(p);
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
 fn case(
     name: &str,
     filter: &str,
     peer: &str,
     threads: usize,
-    ours: &(impl Fn() -> bool + Sync),
-    theirs: &(impl Fn() -> bool + Sync),
+    ours: &(impl Fn(usize) -> bool + Sync),
+    theirs: &(impl Fn(usize) -> bool + Sync),
 ) {
     if !name.contains(filter) {
         return;
@@ -122,17 +158,30 @@ fn main() {
             &filter,
             "governor",
             threads,
-            &|| limiter.check().is_ok(),
-            &|| gov.check().is_ok(),
+            &|_| limiter.check().is_ok(),
+            &|_| gov.check().is_ok(),
         );
         case(
             &format!("bulkhead, {threads} threads"),
             &filter,
             "tokio Semaphore",
             threads,
-            &|| bulkhead.try_acquire().is_ok(),
-            &|| semaphore.try_acquire().is_ok(),
+            &|_| bulkhead.try_acquire().is_ok(),
+            &|_| semaphore.try_acquire().is_ok(),
         );
     }
+    // Permits taken on one thread and given back on another (a task that moved between
+    // workers while it held its permit): thread 0 takes and hands each permit over a
+    // bounded queue, thread 1 drops them. The same queue on both sides.
+    let ours = crossbeam::queue::ArrayQueue::new(64);
+    let theirs = crossbeam::queue::ArrayQueue::new(64);
+    case(
+        "bulkhead, taken on one thread, given back on another",
+        &filter,
+        "tokio Semaphore",
+        2,
+        &|t| hand_over(t, &ours, || bulkhead.try_acquire().ok()),
+        &|t| hand_over(t, &theirs, || semaphore.try_acquire().ok()),
+    );
     rt.block_on(prt.shutdown());
 }
