@@ -43,6 +43,13 @@ use tokio::sync::Semaphore;
 /// A thread keeps at most `max_concurrent / CACHE_DIVISOR` free permits in its own count.
 const CACHE_DIVISOR: u32 = 64;
 
+/// Per-thread counts: one a thread, and one that threads beyond [`STRIPES`] share (the
+/// loom models use three: each of their threads has one of its own).
+#[cfg(not(palisade_loom))]
+const COUNTS: usize = STRIPES + 1;
+#[cfg(palisade_loom)]
+const COUNTS: usize = 3;
+
 #[derive(Debug)]
 pub(super) struct Permits {
     /// Free permits any thread takes (below zero only for the instant a take that found
@@ -51,7 +58,7 @@ pub(super) struct Permits {
     /// Free permits given back by each thread (by [`thread_stripe`]; the last count is
     /// shared by threads beyond [`STRIPES`]), taken first by the same thread. Each below
     /// zero only for the instant of an undone take, as `free`.
-    cached: Box<[CachePadded<AtomicI64>]>,
+    cached: Box<[CachePadded<AtomicI64>; COUNTS]>,
     /// How many free permits a thread's count keeps; a give beyond goes to `free`.
     cache_cap: AtomicI64,
     /// Tasks queued (or about to queue) for a permit.
@@ -63,16 +70,9 @@ pub(super) struct Permits {
 
 impl Permits {
     pub(super) fn new(n: u32) -> Self {
-        Self::with_counts(n, STRIPES + 1)
-    }
-
-    /// `n` permits, all in `free`, and `counts` per-thread counts (the models use few).
-    fn with_counts(n: u32, counts: usize) -> Self {
         Self {
             free: CachePadded::new(AtomicI64::new(i64::from(n))),
-            cached: (0..counts.max(1))
-                .map(|_| CachePadded::new(AtomicI64::new(0)))
-                .collect(),
+            cached: Box::new(std::array::from_fn(|_| CachePadded::new(AtomicI64::new(0)))),
             cache_cap: AtomicI64::new(cache_cap(n)),
             waiting: CachePadded::new(AtomicU32::new(0)),
             queue: Semaphore::new(0),
@@ -88,7 +88,7 @@ impl Permits {
     /// The count of the thread numbered `stripe` (threads beyond the counts share the last).
     #[inline(always)]
     fn count_of(&self, stripe: usize) -> &AtomicI64 {
-        &self.cached[stripe.min(self.cached.len() - 1)]
+        &self.cached[stripe.min(COUNTS - 1)]
     }
 
     /// Takes a permit if one is free now.
@@ -287,7 +287,7 @@ mod loom_models {
     use loom::sync::Arc;
 
     fn permits(n: u32, cap: i64) -> Arc<Permits> {
-        let p = Permits::with_counts(n, 3);
+        let p = Permits::new(n);
         p.cache_cap.store(cap, Relaxed);
         Arc::new(p)
     }
@@ -401,7 +401,7 @@ mod tests {
 
     #[test]
     fn a_thread_keeps_what_it_gives_back_and_other_threads_still_find_it() {
-        let p = Permits::with_counts(128, 3);
+        let p = Permits::new(128);
         assert_eq!(p.cache_cap.load(Relaxed), 2, "128 / 64");
         for _ in 0..3 {
             assert!(p.try_take_on(0));
@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn a_small_bulkhead_keeps_every_free_permit_shared() {
-        let p = Permits::with_counts(63, 3);
+        let p = Permits::new(63);
         assert!(p.try_take_on(0));
         p.give_on(0, 1);
         assert_eq!(p.cached[0].load(SeqCst), 0);
@@ -473,7 +473,7 @@ mod tests {
         let pools: Arc<Vec<Permits>> = Arc::new(
             (0..ROUNDS)
                 .map(|i| {
-                    let p = Permits::with_counts(0, 3);
+                    let p = Permits::new(0);
                     p.cache_cap.store(i64::from(i % 2 == 0), Relaxed);
                     p
                 })
