@@ -5,7 +5,9 @@
 //! end, for `CALLS` calls in all; palisade's round and the peer's alternate. Printed:
 //! medians and best rounds (ns per call, wall time / calls), the ratio of the medians, and
 //! the rounds each side won. One more bulkhead case hands each permit from the thread that
-//! took it to another that gives it back (a task that moved between workers).
+//! took it to another that gives it back (a task that moved between workers). The breaker
+//! cases run a closed breaker's `execute` of a ready call against recloser's
+//! `AsyncRecloser::call`, each polled once without a runtime.
 //!
 //! `cargo bench -p palisade-benches --bench contended_rounds` (optionally a case filter)
 
@@ -63,6 +65,17 @@ fn round(threads: usize, f: &(impl Fn(usize) -> bool + Sync)) -> f64 {
         .max()
         .expect("one worker at least");
     last.duration_since(first).as_nanos() as f64 / CALLS as f64
+}
+
+/// The output of a future that is ready at its first poll (a closed breaker around a
+/// ready call), polled here without a runtime, so threads run it as a plain function.
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("the call was not ready at its first poll"),
+    }
 }
 
 /// One step of a hand-over: thread 0 takes a permit (retrying while none is free) and
@@ -152,6 +165,17 @@ fn main() {
         )
         .expect("bulkhead");
     let semaphore = tokio::sync::Semaphore::new(100);
+    let breaker = rt
+        .block_on(prt.breaker("contended-db", support::rounds::breaker_config()))
+        .expect("breaker");
+    let coarse = rt
+        .block_on(prt.breaker(
+            "contended-db-coarse",
+            support::rounds::breaker_timed(palisade::CallTiming::Coarse),
+        ))
+        .expect("breaker");
+    let recloser =
+        recloser::AsyncRecloser::from(recloser::Recloser::custom().closed_len(100).build());
     for threads in [2, 4] {
         case(
             &format!("limiter, {threads} threads"),
@@ -169,6 +193,16 @@ fn main() {
             &|_| bulkhead.try_acquire().is_ok(),
             &|_| semaphore.try_acquire().is_ok(),
         );
+        for (timing, ours) in [("precise", &breaker), ("coarse", &coarse)] {
+            case(
+                &format!("breaker ({timing}), {threads} threads"),
+                &filter,
+                "recloser",
+                threads,
+                &|_| ready(ours.execute(|| async { Ok::<_, ()>(()) })).is_ok(),
+                &|_| ready(recloser.call(async { Ok::<_, ()>(()) })).is_ok(),
+            );
+        }
     }
     // Permits taken on one thread and given back on another (a task that moved between
     // workers while it held its permit): thread 0 takes and hands each permit over a
