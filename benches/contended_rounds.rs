@@ -5,7 +5,8 @@
 //! end, for `CALLS` calls in all; palisade's round and the peer's alternate. Printed:
 //! medians and best rounds (ns per call, wall time / calls), the ratio of the medians, and
 //! the rounds each side won. One more bulkhead case hands each permit from the thread that
-//! took it to another that gives it back (a task that moved between workers). The breaker
+//! took it to another that gives it back (a task that moved between workers). The keyed
+//! cases have each thread check its own 10^4 keys in order. The breaker
 //! cases run a closed breaker's `execute` of a ready call against recloser's
 //! `AsyncRecloser::call`, each polled once without a runtime.
 //!
@@ -65,6 +66,23 @@ fn round(threads: usize, f: &(impl Fn(usize) -> bool + Sync)) -> f64 {
         .max()
         .expect("one worker at least");
     last.duration_since(first).as_nanos() as f64 / CALLS as f64
+}
+
+/// Keys each thread of the keyed cases visits (its own, in order, pre-filled).
+const KEYS_EACH: u64 = 10_000;
+
+std::thread_local! {
+    static VISITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The next of thread `t`'s own keys.
+fn next_key(t: usize) -> u64 {
+    let i = VISITS.with(|v| {
+        let i = v.get();
+        v.set(i + 1);
+        i
+    });
+    t as u64 * KEYS_EACH + i % KEYS_EACH
 }
 
 /// The output of a future that is ready at its first poll (a closed breaker around a
@@ -176,6 +194,24 @@ fn main() {
         .expect("breaker");
     let recloser =
         recloser::AsyncRecloser::from(recloser::Recloser::custom().closed_len(100).build());
+    let keyed = rt
+        .block_on(
+            prt.keyed_limiter::<u64>(
+                "contended-keyed",
+                palisade::KeyedLimiterConfig::new(LimiterConfig::gcra(
+                    Quota::per_second(1_000_000_000).burst(1_000_000_000),
+                ))
+                .max_keys(100_000),
+            ),
+        )
+        .expect("keyed limiter");
+    let gov_keyed = governor::RateLimiter::<u64, _, _>::keyed(
+        governor::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000_000_000)),
+    );
+    for key in 0..4 * KEYS_EACH {
+        let _ = keyed.check(&key);
+        let _ = gov_keyed.check_key(&key);
+    }
     for threads in [2, 4] {
         case(
             &format!("limiter, {threads} threads"),
@@ -192,6 +228,14 @@ fn main() {
             threads,
             &|_| bulkhead.try_acquire().is_ok(),
             &|_| semaphore.try_acquire().is_ok(),
+        );
+        case(
+            &format!("keyed limiter, {threads} threads"),
+            &filter,
+            "governor",
+            threads,
+            &|t| keyed.check(&next_key(t)).is_ok(),
+            &|t| gov_keyed.check_key(&next_key(t)).is_ok(),
         );
         for (timing, ours) in [("precise", &breaker), ("coarse", &coarse)] {
             case(
