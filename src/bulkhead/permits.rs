@@ -358,6 +358,31 @@ mod loom_models {
         }
     }
 
+    /// The owner of a count takes from it (load, then a `fetch_sub` that may dip) while
+    /// another thread steals from it (compare-and-swap): the one permit there goes to
+    /// exactly one of them, and the count ends at zero, never below.
+    #[test]
+    fn loom_an_owner_and_a_thief_never_both_take_one_kept_permit() {
+        loom::model(|| {
+            let p = permits(1, 1);
+            assert!(p.try_take_on(0));
+            p.give_on(0, 1);
+            assert_eq!(p.cached[0].load(SeqCst), 1, "kept by thread 0");
+            let thief = {
+                let p = Arc::clone(&p);
+                loom::thread::spawn(move || u32::from(p.try_take_on(1)))
+            };
+            let owner = u32::from(p.try_take_on(0));
+            let stolen = thief.join().expect("thief");
+            assert_eq!(owner + stolen, 1, "owner {owner}, thief {stolen}");
+            assert_eq!(counted(&p), 0, "left behind");
+            assert!(
+                p.cached.iter().all(|c| c.load(SeqCst) == 0),
+                "a dip was left"
+            );
+        });
+    }
+
     /// Two takers on counts of their own and a giver over one permit: no permit is lost or
     /// duplicated, wherever the giver puts it: what was taken plus what is left is always
     /// the one permit.
