@@ -453,6 +453,31 @@ mod tests {
     }
 
     #[test]
+    fn every_leased_thread_number_has_a_count_of_its_own_and_the_rest_share_the_last() {
+        let p = Permits::new(64 * 4);
+        assert_eq!(p.cache_cap.load(Relaxed), 4);
+        let n = STRIPES + 6;
+        for stripe in 0..n {
+            assert!(p.try_take_on(stripe));
+        }
+        for stripe in 0..n {
+            p.give_on(stripe, 1);
+        }
+        for stripe in 0..STRIPES {
+            assert_eq!(p.cached[stripe].load(SeqCst), 1, "thread number {stripe}");
+        }
+        // the six numbers from STRIPES on all land on the shared count: it keeps 4, the
+        // other 2 go to free
+        assert_eq!(p.cached[STRIPES].load(SeqCst), 4, "kept up to the cap");
+        assert_eq!(
+            p.free.load(SeqCst),
+            64 * 4 - n as i64 + 2,
+            "the rest in free"
+        );
+        assert_eq!(p.available(), 64 * 4);
+    }
+
+    #[test]
     fn a_small_bulkhead_keeps_every_free_permit_shared() {
         let p = Permits::new(63);
         assert!(p.try_take_on(0));
