@@ -478,6 +478,41 @@ mod tests {
     }
 
     #[test]
+    fn counts_of_free_kept_and_queued_permits_add_up_and_retire_in_order() {
+        let p = Permits::new(64 * 5);
+        // 3 kept by thread 0, 5 by thread 1, 2 in the queue (given while tasks waited),
+        // the rest in free
+        for _ in 0..10 {
+            assert!(p.try_take_on(0));
+        }
+        for _ in 0..3 {
+            p.give_on(0, 1);
+        }
+        for _ in 0..5 {
+            p.give_on(1, 1);
+        }
+        assert_eq!((p.join(), p.join()), (0, 1), "tasks queued before each");
+        assert_eq!(p.waiting(), 2);
+        p.give_on(0, 2);
+        assert_eq!(p.leave(), 1, "one task left queued");
+        assert_eq!(p.leave(), 0);
+        assert_eq!(p.waiting(), 0);
+        let free = 64 * 5 - 10;
+        assert_eq!(p.free.load(SeqCst), free);
+        assert_eq!(p.queue.available_permits(), 2);
+        assert_eq!(p.available(), free as u64 + 3 + 5 + 2);
+        // taking from several counts asks each only for what is still missing
+        assert_eq!(take_from(&p.free, u32::MAX), free as u32);
+        assert_eq!(p.take_free(4), 4, "3 from thread 0, 1 from thread 1");
+        assert_eq!((p.cached[0].load(SeqCst), p.cached[1].load(SeqCst)), (0, 4));
+        // a shrink retires the free and kept permits, then the queued ones
+        assert_eq!(p.forget(5), 5, "4 kept, 1 queued");
+        assert_eq!(p.queue.available_permits(), 1);
+        assert_eq!(p.forget(5), 1, "only one was left");
+        assert_eq!(p.available(), 0);
+    }
+
+    #[test]
     fn a_small_bulkhead_keeps_every_free_permit_shared() {
         let p = Permits::new(63);
         assert!(p.try_take_on(0));
