@@ -1,14 +1,15 @@
-//! One limiter and one bulkhead shared by 2 and 4 threads, against governor and tokio's
-//! semaphore, in interleaved rounds (issue 19's contended rows). Each round starts the
-//! threads at a barrier, each pinned to a core (`core_affinity`; thread `i` on core
-//! `i % cores`), and times the wall clock from the first thread's start to the last one's
-//! end, for `CALLS` calls in all; palisade's round and the peer's alternate. Printed:
-//! medians and best rounds (ns per call, wall time / calls), the ratio of the medians, and
-//! the rounds each side won. One more bulkhead case hands each permit from the thread that
-//! took it to another that gives it back (a task that moved between workers). The keyed
-//! cases have each thread check its own 10^4 keys in order. The breaker
-//! cases run a closed breaker's `execute` of a ready call against recloser's
-//! `AsyncRecloser::call`, each polled once without a runtime.
+//! One limiter, one bulkhead, one keyed limiter and one breaker, each shared by 2 and 4
+//! threads, against governor, tokio's semaphore and recloser, in interleaved rounds (issue
+//! 19's contended rows, and more). Each round starts the threads at a barrier, each pinned
+//! to a core (`core_affinity`; thread `i` on core `i % cores`), and times the wall clock
+//! from the first thread's start to the last one's end, for `CALLS` calls in all;
+//! palisade's round and the peer's alternate. Printed: medians and best rounds (ns per
+//! call, wall time / calls), the ratio of the medians, and the rounds each side won.
+//! - One more bulkhead case hands each permit from the thread that took it to another that
+//!   gives it back (a task that moved between workers).
+//! - The keyed cases have each thread check its own 10^4 keys in order.
+//! - The breaker cases run a closed breaker's `execute` of a ready call against recloser's
+//!   `AsyncRecloser::call`, each polled once without a runtime.
 //!
 //! `cargo bench -p palisade-benches --bench contended_rounds` (optionally a case filter)
 
