@@ -13,9 +13,9 @@
 //! take and give back on their own cores never pull one line back and forth between them.
 //! With one shared count, two and four threads on one bulkhead were 1.7-2.5x tokio's
 //! semaphore (benches/contended_rounds.rs), every take and every give a line moved between
-//! cores. A thread keeps at most `max_concurrent / 64` permits (none below 64 permits, so a
-//! small bulkhead stays one shared count: a permit is never out of reach of a thread that
-//! scans for it, but the scan costs more than one shared line when permits are few).
+//! cores. A thread keeps at most `max_concurrent / 64` permits, none below 64 permits: a
+//! small bulkhead keeps every free permit in the shared count, one take away from any
+//! thread, rather than scattered over counts that only a scan of them all finds.
 //!
 //! The hand-over is race-free by a store-then-check on both sides (all `SeqCst`), count by
 //! count: a queuing task registers in `waiting`, then looks in every count; a releaser adds
