@@ -104,14 +104,14 @@ impl Permits {
         if mine.load(Relaxed) > 0 && self.take_one(mine) {
             return true;
         }
-        self.take_elsewhere(stripe)
+        self.take_elsewhere()
     }
 
-    /// A take that found nothing in its thread's count: the shared count, then the other
-    /// threads' counts, then the queue.
+    /// A take that found nothing in its thread's count: the shared count, then any count
+    /// (as a queued task looks: the two just found empty cost a load each), then the queue.
     #[inline(never)]
-    fn take_elsewhere(&self, stripe: usize) -> bool {
-        self.take_one(&self.free) || self.take_cached(stripe) || self.take_queued()
+    fn take_elsewhere(&self) -> bool {
+        self.take_one(&self.free) || self.take_free(1) == 1 || self.take_queued()
     }
 
     /// Takes one free permit from `count` with one locked subtraction; a take that finds
@@ -123,15 +123,6 @@ impl Permits {
         }
         self.put_back(count, 1);
         false
-    }
-
-    /// One permit from another thread's count (the shared count was empty).
-    #[cold]
-    fn take_cached(&self, stripe: usize) -> bool {
-        self.cached
-            .iter()
-            .enumerate()
-            .any(|(i, count)| i != stripe && take_from(count, 1) == 1)
     }
 
     /// Gives `n` permits back: to the queue while tasks wait there, else to the calling
