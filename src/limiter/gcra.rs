@@ -266,6 +266,42 @@ mod tests {
             let tat = (now >> 1).saturating_add(tat_offset);
             proptest::prop_assert_eq!(g.check(tat, now, n), reference(&g, tat, now, n));
         }
+
+        /// Checks decided one after another (as a keyed limiter's shard lock orders them)
+        /// at times read earlier, some older than the state they meet (a thread preempted
+        /// between reading the clock and taking the lock): the state never goes back, and
+        /// over any span of the times read no more are admitted than the quota allows,
+        /// `burst + span / interval`. What lets a GCRA-family keyed check read the clock
+        /// before its shard's lock.
+        #[test]
+        fn checks_at_times_older_than_the_state_never_admit_more_than_the_quota(
+            interval in 1u64..=1_000,
+            burst in 1u32..=20,
+            steps in proptest::collection::vec((0u64..=2_000, 0u64..=3_000), 1..200),
+        ) {
+            let g = Gcra { interval, burst };
+            let (mut tat, mut clock) = (0u64, 10_000u64);
+            let mut admitted = Vec::new();
+            for (advance, lag) in steps {
+                clock += advance;
+                let read = clock - lag; // read `lag` before the check is decided
+                if let (Some(new), _) = g.check(tat, read, 1) {
+                    proptest::prop_assert!(new >= tat, "the state went back: {tat} -> {new}");
+                    tat = new;
+                    admitted.push(read);
+                }
+            }
+            admitted.sort_unstable();
+            for (i, a) in admitted.iter().enumerate() {
+                for (count, b) in (1u64..).zip(&admitted[i..]) {
+                    let allowed = u64::from(burst) + (b - a) / interval;
+                    proptest::prop_assert!(
+                        count <= allowed,
+                        "{count} admitted between {a} and {b}, the quota allows {allowed}"
+                    );
+                }
+            }
+        }
     }
 
     /// Where `now + burst·t` saturates u64 (583 years on the clock), a full quota still

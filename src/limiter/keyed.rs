@@ -269,11 +269,18 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
     /// A check against the in-process table.
     fn check_table(&self, key: &K, n: u32) -> Decision {
         let hash = self.hasher.hash_one(key);
+        // A window's time is read under the shard's lock: read before it, a thread
+        // preempted in between would decide at a time older than the key's state and write
+        // a state for a past window, which the next caller reads as a fresh window
+        // (over-admission). A TAT never goes back (`max(tat, now) + cost`), so an older
+        // time only makes a GCRA-family check stricter: its time is read before the lock,
+        // where the time-stamp counter does not wait for the lock's locked instruction.
+        let early = self.lean.then(|| self.clock.nanos());
         let mut shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
-        // The time is read under the shard's lock: read before it, a thread preempted in
-        // between would decide at a time older than the key's state and write a state for a
-        // past window, which the next caller reads as a fresh window (over-admission).
-        let now = self.clock.nanos();
+        let now = match early {
+            Some(now) => now,
+            None => self.clock.nanos(),
+        };
         if self.lean {
             if let Some(e) = shard.lean.find_mut(hash, |e| e.key == *key) {
                 // lean keys exist only for the GCRA family: its core, inline
