@@ -2,6 +2,9 @@
 //! as a typed error (any tower service) or as an HTTP response (services over `http`).
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use super::headers::RateLimitInfo;
 use super::respond::{HttpResponder, Respond};
@@ -57,6 +60,22 @@ pub trait Answer<T, E>: Clone {
 
     /// The answer to a rejected request.
     fn reject(&self, rejected: Rejected) -> Result<Self::Response, Self::Error>;
+
+    /// Polls the inner service's future `fut` of an admitted request with no rate-limit
+    /// state to add, and passes its result on ([`pass`](Self::pass) without one). [`Http`]
+    /// returns the inner poll as it is, so the response is written once, where the layer's
+    /// future returns it, not copied out and back in.
+    #[inline]
+    fn forward<F>(
+        &self,
+        fut: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Self::Response, Self::Error>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        fut.poll(cx).map(|result| self.pass(result, None))
+    }
 
     /// The inner service's own error (from `poll_ready`).
     fn error(&self, e: E) -> Self::Error;
@@ -115,6 +134,18 @@ impl<B, E, R: Respond<B>> Answer<http::Response<B>, E> for Http<R> {
 
     fn reject(&self, rejected: Rejected) -> Result<http::Response<B>, E> {
         Ok(self.0.respond(&rejected))
+    }
+
+    #[inline]
+    fn forward<F>(
+        &self,
+        fut: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<http::Response<B>, E>>
+    where
+        F: Future<Output = Result<http::Response<B>, E>>,
+    {
+        fut.poll(cx)
     }
 
     fn error(&self, e: E) -> E {

@@ -29,6 +29,19 @@ pub trait Finish<O, A> {
 
     /// The answer for the inner future's `output` (called once).
     fn finish(&mut self, output: O, answer: &A) -> Self::Output;
+
+    /// Polls the inner future, and once it is ready, [`finish`](Self::finish)es with its
+    /// output.
+    #[inline]
+    fn poll_inner<F: Future<Output = O>>(
+        &mut self,
+        fut: Pin<&mut F>,
+        cx: &mut Context<'_>,
+        answer: &A,
+    ) -> Poll<Self::Output> {
+        let output = ready!(fut.poll(cx));
+        Poll::Ready(self.finish(output, answer))
+    }
 }
 
 pin_project! {
@@ -118,10 +131,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         match this.state.project() {
-            StateProj::Running { fut, finish } => {
-                let output = ready!(fut.poll(cx));
-                Poll::Ready(finish.finish(output, this.answer))
-            }
+            StateProj::Running { fut, finish } => finish.poll_inner(fut, cx, this.answer),
             StateProj::Answered { ready } => Poll::Ready(
                 *ready
                     .take()

@@ -4,7 +4,9 @@
 //! result on with the limiter's state (the `RateLimit` fields of an HTTP answer).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tower_service::Service;
@@ -29,6 +31,21 @@ impl<T, E, A: Answer<T, E>> Finish<Result<T, E>, A> for Admitted {
     #[inline]
     fn finish(&mut self, output: Result<T, E>, answer: &A) -> Self::Output {
         answer.pass(output, self.info.as_deref())
+    }
+
+    /// Without rate-limit state to add, the inner poll goes through as it is.
+    #[inline]
+    fn poll_inner<F: Future<Output = Result<T, E>>>(
+        &mut self,
+        fut: Pin<&mut F>,
+        cx: &mut Context<'_>,
+        answer: &A,
+    ) -> Poll<Self::Output> {
+        if self.info.is_none() {
+            return answer.forward(fut, cx);
+        }
+        let output = ready!(fut.poll(cx));
+        Poll::Ready(self.finish(output, answer))
     }
 }
 
