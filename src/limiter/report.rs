@@ -133,17 +133,19 @@ impl Reporter {
         self.decisions
             .add(if shadow { SHADOW_DENIED } else { DENIED });
         if self.telemetry.observes_rejections() {
-            if let Some(suppressed) = self.rejections.pass(RejectReason::RateLimited) {
-                self.publish_denial(retry_after(), shadow, suppressed);
-            }
+            self.publish_denial(retry_after(), shadow);
         }
         shadow
     }
 
-    /// The rejection event (apart, so counting a denial keeps a small stack frame).
+    /// The rejection event, unless folded into a later one (apart, so counting a denial
+    /// keeps a small stack frame).
     #[cold]
     #[inline(never)]
-    fn publish_denial(&self, retry_after: Duration, shadow: bool, suppressed: u64) {
+    fn publish_denial(&self, retry_after: Duration, shadow: bool) {
+        let Some(suppressed) = self.rejections.pass(RejectReason::RateLimited) else {
+            return;
+        };
         self.telemetry.emit(Event::CallRejected {
             name: Arc::clone(&self.name),
             kind: Kind::Limiter,

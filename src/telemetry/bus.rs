@@ -71,10 +71,14 @@ impl Telemetry {
     /// subscriber with `palisade::rejection` enabled at DEBUG. Rejections are frequent, so
     /// their events are built only then; checking the subscriber count alone left them out
     /// of `tracing` whenever no one had subscribed to palisade's events.
+    ///
+    /// Inline, only the subscriber count and `tracing`'s global level are read; the
+    /// callsite's own filter is asked out of line, when DEBUG is on somewhere, so a denial's
+    /// caller keeps a small frame.
     #[inline]
     pub(crate) fn observes_rejections(&self) -> bool {
         self.has_subscribers()
-            || tracing::enabled!(target: "palisade::rejection", tracing::Level::DEBUG)
+            || (tracing::level_enabled!(tracing::Level::DEBUG) && traces_rejections())
     }
 
     /// Records the event in `tracing` and publishes it on its lane. Never blocks: with no
@@ -102,6 +106,13 @@ impl Telemetry {
             subscribers: Arc::clone(&self.subscribers),
         }
     }
+}
+
+/// Whether a `tracing` subscriber wants `palisade::rejection` events at DEBUG.
+#[cold]
+#[inline(never)]
+fn traces_rejections() -> bool {
+    tracing::enabled!(target: "palisade::rejection", tracing::Level::DEBUG)
 }
 
 /// A subscription to the runtime's events, from [`Runtime::subscribe`](crate::Runtime::subscribe).
