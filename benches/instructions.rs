@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Paths: `breaker` (closed `execute`), `breaker_coarse` (the same, timed on the coarse
-//! clock: `CallTiming::Coarse`), `policy` (deadline, breaker, limiter, bulkhead,
+//! clock: `CallTiming::Coarse`), `breaker_untimed` (not timed: `CallTiming::Untimed`), `policy` (deadline, breaker, limiter, bulkhead,
 //! timeout), `limiter` (a direct GCRA `check`), `recloser` (the peer breaker's
 //! `AsyncRecloser::call`), `bare` (the call alone). Run without arguments (as `cargo bench` does) it makes 1,000 calls of each.
 
@@ -38,6 +38,13 @@ fn main() {
             .breaker(
                 "instructions-db-coarse",
                 support::rounds::breaker_timed(CallTiming::Coarse),
+            )
+            .await
+            .expect("spawn");
+        let untimed = prt
+            .breaker(
+                "instructions-db-untimed",
+                support::rounds::breaker_timed(CallTiming::Untimed),
             )
             .await
             .expect("spawn");
@@ -72,10 +79,12 @@ fn main() {
             Some("recloser") => &["recloser"],
             Some("bare") => &["bare"],
             Some("breaker_coarse") => &["breaker_coarse"],
+            Some("breaker_untimed") => &["breaker_untimed"],
             Some(_) => &["breaker"],
             None => &[
                 "breaker",
                 "breaker_coarse",
+                "breaker_untimed",
                 "policy",
                 "limiter",
                 "recloser",
@@ -101,6 +110,11 @@ fn main() {
                         .ok()
                 } else if *path == "breaker_coarse" {
                     coarse
+                        .execute(|| async move { Ok::<_, ()>(black_box(i)) })
+                        .await
+                        .ok()
+                } else if *path == "breaker_untimed" {
+                    untimed
                         .execute(|| async move { Ok::<_, ()>(black_box(i)) })
                         .await
                         .ok()

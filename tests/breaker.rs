@@ -7,8 +7,8 @@ use std::time::Duration;
 use common::{drain, next_matching, settle};
 use palisade::telemetry::TransitionReason as R;
 use palisade::{
-    Breaker, BreakerConfig, BreakerState as S, CallError, ControlError, ErrorClass, Event,
-    EventStream, Runtime, SlidingWindow,
+    Breaker, BreakerConfig, BreakerState as S, CallError, CallTiming, ControlError, ErrorClass,
+    Event, EventStream, Runtime, SlidingWindow,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -909,5 +909,134 @@ async fn a_keyed_breaker_is_bounded_and_drops_only_idle_quiet_breakers() {
         .unwrap_err()
         .to_string()
         .contains("max_keys"));
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_untimed_breaker_is_decided_by_failures_alone() {
+    let config = |timing| {
+        count_window(4)
+            .slow_call_duration(SEC)
+            .call_timing(timing)
+            .build()
+            .unwrap()
+    };
+    let (rt, b, mut ev) = spawn("br-untimed", config(CallTiming::Untimed)).await;
+    // the same breaker timed, on a runtime of its own (its events are not ours)
+    let twin_rt = Runtime::start().await.unwrap();
+    let precise = twin_rt
+        .breaker("br-untimed-twin", config(CallTiming::Precise))
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        slow(&b, 2 * SEC).await.unwrap();
+        slow(&precise, 2 * SEC).await.unwrap();
+    }
+    // the timed twin counts 4 slow calls of 4 (100 %, the default threshold) and opens
+    assert_eq!(precise.state(), S::Open);
+    twin_rt.shutdown().await;
+    let m = b.metrics();
+    assert_eq!((m.state, m.calls, m.slow), (S::Closed, 4, 0));
+    // a call that hangs is not counted while it runs either
+    let hanging = tokio::time::timeout(10 * SEC, b.execute(pending::<Result<(), ()>>)).await;
+    assert!(hanging.is_err());
+    assert_eq!((b.state(), b.metrics().calls), (S::Closed, 4));
+
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    // 2 failures of the last 4 calls = 50 %
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Closed, S::Open, R::FailureRate)
+    );
+    tokio::time::advance(10 * SEC - MS).await;
+    assert!(matches!(
+        ok(&b).await,
+        Err(CallError::CircuitOpen { retry_after: Some(d), .. }) if d == MS
+    ));
+    tokio::time::advance(MS).await;
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::Open, S::HalfOpen, R::Timer)
+    );
+    // a cancelled probe gives its slot back; two that succeed close the breaker, slow as
+    // they are (timed, 2 slow probes of 2 would reopen it)
+    let cancelled = tokio::time::timeout(MS, b.execute(pending::<Result<(), ()>>)).await;
+    assert!(cancelled.is_err());
+    assert_eq!(b.metrics().half_open_probes_left, 2);
+    slow(&b, 2 * SEC).await.expect("probe 1");
+    slow(&b, 2 * SEC).await.expect("probe 2");
+    assert_eq!(
+        next_transition(&mut ev).await,
+        (S::HalfOpen, S::Closed, R::ProbesSucceeded)
+    );
+    // calls through a policy are not timed either
+    let policy = palisade::Policy::new().breaker(&b);
+    for _ in 0..4 {
+        let r: Result<(), CallError<()>> = policy
+            .execute(|| async {
+                tokio::time::sleep(2 * SEC).await;
+                Ok(())
+            })
+            .await;
+        r.unwrap();
+    }
+    let m = b.metrics();
+    assert_eq!((m.state, m.calls, m.slow), (S::Closed, 4, 0));
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_untimed_breaker_on_a_time_window_forgets_outcomes_older_than_the_window() {
+    let config = BreakerConfig::builder()
+        .sliding_window(SlidingWindow::Time(10 * SEC))
+        .minimum_calls(4)
+        .call_timing(CallTiming::Untimed)
+        .build()
+        .unwrap();
+    let (rt, b, _ev) = spawn("br-untimed-time", config).await;
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    tokio::time::advance(10 * SEC).await;
+    let _ = fail(&b).await;
+    let _ = fail(&b).await;
+    assert_eq!((b.state(), b.metrics().calls), (S::Closed, 2));
+    ok(&b).await.unwrap();
+    ok(&b).await.unwrap();
+    assert_eq!(b.state(), S::Open);
+    rt.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_keep_the_timing_they_were_admitted_with_across_a_reconfiguration() {
+    let config = count_window(4)
+        .slow_call_duration(SEC)
+        .slow_call_rate_threshold(50.0)
+        .build()
+        .unwrap();
+    let (rt, b, _ev) = spawn("br-retimed", config).await;
+    let timed = tokio::spawn({
+        let b = b.clone();
+        async move { slow(&b, 2 * SEC).await }
+    });
+    settle().await;
+    let untimed = b
+        .config()
+        .to_builder()
+        .slow_call_rate_threshold(100.0)
+        .call_timing(CallTiming::Untimed)
+        .build()
+        .unwrap();
+    b.reconfigure(untimed).await.expect("reconfigure");
+    let after = tokio::spawn({
+        let b = b.clone();
+        async move { slow(&b, 2 * SEC).await }
+    });
+    tokio::time::advance(3 * SEC).await;
+    timed.await.unwrap().unwrap();
+    after.await.unwrap().unwrap();
+    // the call admitted while timed is counted slow, the one admitted untimed is not
+    let m = b.metrics();
+    assert_eq!((m.calls, m.slow), (2, 1));
     rt.shutdown().await;
 }

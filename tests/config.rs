@@ -133,7 +133,12 @@ async fn each_bad_file_gets_one_precise_error() {
         (
             "[breaker.instances.db]\ncall_timing = \"fast\"\n",
             "breaker.instances.db.call_timing",
-            "unknown variant: found `fast`, expected ``precise` or `coarse``",
+            "unknown variant: found `fast`, expected `one of `precise`, `coarse`, `untimed``",
+        ),
+        (
+            "[breaker.instances.db]\ncall_timing = \"untimed\"\nslow_call_rate_threshold = 50.0\n",
+            "breaker.instances.db.slow_call_rate_threshold",
+            "needs timed calls, and call_timing is untimed",
         ),
         (
             "[breaker.instances.db]\nbase_config = \"strict\"\n",

@@ -39,6 +39,14 @@ pub enum CallTiming {
     /// for breakers in front of calls that take milliseconds or more, when the breaker's
     /// own cost matters. With `test-util`, the same as `Precise` (tokio's clock).
     Coarse,
+    /// Calls are not timed, and failures alone decide (as recloser's breaker does): no
+    /// slow-call rate, no `palisade_call_duration_seconds`, no in-flight scan of hanging
+    /// calls (a dependency that hangs trips the breaker only through the failures its
+    /// callers' timeouts record). The cheapest closed breaker: no clock read on a call
+    /// under a count window (docs/PERFORMANCE.md); a time window reads the clock once,
+    /// when the outcome is recorded. [`validate`](BreakerConfig::validate) refuses it with
+    /// a `slow_call_rate_threshold` below 100 %, which it could not honour.
+    Untimed,
 }
 
 /// How a call's error counts in the window.
@@ -361,6 +369,13 @@ impl BreakerConfig {
                 ));
             }
         }
+        if self.call_timing == CallTiming::Untimed && self.slow_call_rate_threshold < 100.0 {
+            return Err(ConfigError::refused(
+                "slow_call_rate_threshold",
+                self.slow_call_rate_threshold,
+                "needs timed calls, and call_timing is untimed (set it to precise or coarse, or the threshold back to 100)",
+            ));
+        }
         if self.half_open_permits == 0 {
             return Err(ConfigError::refused(
                 "half_open_permits",
@@ -432,8 +447,9 @@ impl BreakerConfigBuilder {
         self
     }
 
-    /// How calls are timed: [`CallTiming::Precise`] (the default) or
-    /// [`CallTiming::Coarse`] (cheaper, to within about a millisecond).
+    /// How calls are timed: [`CallTiming::Precise`] (the default),
+    /// [`CallTiming::Coarse`] (cheaper, to within about a millisecond) or
+    /// [`CallTiming::Untimed`] (not at all: failures alone decide).
     pub fn call_timing(mut self, timing: CallTiming) -> Self {
         self.config.call_timing = timing;
         self
@@ -498,6 +514,26 @@ mod tests {
 
     fn field(b: BreakerConfigBuilder) -> &'static str {
         b.build().expect_err("must be refused").field
+    }
+
+    #[test]
+    fn an_untimed_breaker_refuses_a_slow_call_threshold_it_could_not_honour() {
+        let untimed = || BreakerConfig::builder().call_timing(CallTiming::Untimed);
+        let e = untimed()
+            .slow_call_rate_threshold(50.0)
+            .build()
+            .expect_err("refused");
+        assert_eq!(e.field, "slow_call_rate_threshold");
+        assert!(e.to_string().contains("untimed"), "{e}");
+        assert!(
+            untimed().build().is_ok(),
+            "the default threshold (100 %) is fine"
+        );
+        assert!(BreakerConfig::builder()
+            .slow_call_rate_threshold(50.0)
+            .call_timing(CallTiming::Coarse)
+            .build()
+            .is_ok());
     }
 
     #[test]

@@ -17,12 +17,15 @@ use crate::error::CallError;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Parts {
     /// The state's generation (below 2^56: the state word's upper 56 bits), with
-    /// [`PROBE`] set for a half-open probe. One word, not a `bool` of its own: a lone flag
+    /// [`PROBE`] set for a half-open probe and [`DISABLED`] for a call a disabled breaker
+    /// let through. One word, not a `bool` of its own: a lone flag
     /// byte was stored as a byte and copied on as part of a whole word, a load the store
     /// cannot forward to (a stall on every call: benches/instructions.rs `breaker_coarse`,
     /// perf).
     tag: u64,
-    /// `None` when the breaker is disabled: nothing is recorded.
+    /// Where the in-flight ring counted the call; `None` when it is not timed
+    /// ([`CallTiming::Untimed`](super::CallTiming::Untimed), or a disabled breaker, which
+    /// records nothing). One word: a third state would take a second.
     pub(super) ticket: Option<Ticket>,
     /// Clock ticks at admission.
     pub(super) start: u64,
@@ -30,11 +33,16 @@ pub(crate) struct Parts {
 
 /// [`Parts`]' probe flag, above any generation.
 const PROBE: u64 = 1 << 63;
+/// [`Parts`]' flag for a call a disabled breaker let through, above any generation.
+const DISABLED: u64 = 1 << 62;
 
 impl Parts {
+    /// A call admitted under the state of `generation` (a half-open `probe` or not),
+    /// counted in the in-flight ring as `ticket` at `start` (clock ticks), or not timed
+    /// (`ticket` `None`).
     #[inline(always)]
     pub(super) fn new(generation: u64, probe: bool, ticket: Option<Ticket>, start: u64) -> Self {
-        debug_assert!(generation < PROBE, "a generation has 56 bits");
+        debug_assert!(generation < DISABLED, "a generation has 56 bits");
         Self {
             tag: generation | if probe { PROBE } else { 0 },
             ticket,
@@ -42,10 +50,26 @@ impl Parts {
         }
     }
 
+    /// A call a disabled breaker let through: nothing is recorded.
+    pub(super) fn disabled(generation: u64) -> Self {
+        debug_assert!(generation < DISABLED, "a generation has 56 bits");
+        Self {
+            tag: generation | DISABLED,
+            ticket: None,
+            start: 0,
+        }
+    }
+
     /// The generation of the state that admitted the call.
     #[inline(always)]
     pub(super) fn generation(&self) -> u64 {
-        self.tag & !PROBE
+        self.tag & !(PROBE | DISABLED)
+    }
+
+    /// `true` for a call a disabled breaker let through.
+    #[inline(always)]
+    pub(super) fn is_disabled(&self) -> bool {
+        self.tag & DISABLED != 0
     }
 
     /// `true` for a half-open probe.
@@ -245,10 +269,20 @@ mod tests {
             for probe in [false, true] {
                 let parts = Parts::new(generation, probe, None, 7);
                 assert_eq!(
-                    (parts.generation(), parts.probe(), parts.start),
-                    (generation, probe, 7)
+                    (
+                        parts.generation(),
+                        parts.probe(),
+                        parts.is_disabled(),
+                        parts.start
+                    ),
+                    (generation, probe, false, 7)
                 );
             }
+            let parts = Parts::disabled(generation);
+            assert_eq!(
+                (parts.generation(), parts.probe(), parts.is_disabled()),
+                (generation, false, true)
+            );
         }
     }
 }

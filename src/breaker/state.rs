@@ -41,6 +41,8 @@ pub(super) struct Hot {
     pub(super) minimum_calls: AtomicU32,
     /// Calls are timed on the coarse clock ([`CallTiming::Coarse`], with a lease held).
     pub(super) coarse: AtomicBool,
+    /// Calls are not timed ([`CallTiming::Untimed`]).
+    pub(super) untimed: AtomicBool,
 }
 
 impl Hot {
@@ -108,6 +110,7 @@ impl BreakerShared {
             slow_threshold: AtomicU64::new(0),
             minimum_calls: AtomicU32::new(0),
             coarse: AtomicBool::new(false),
+            untimed: AtomicBool::new(false),
         };
         hot.store(&config, &clock);
         let recent_lease = Mutex::new(None);
@@ -144,6 +147,9 @@ impl BreakerShared {
         }
         let coarse = timing == CallTiming::Coarse && lease.is_some();
         self.hot.coarse.store(coarse, Ordering::Release);
+        self.hot
+            .untimed
+            .store(timing == CallTiming::Untimed, Ordering::Release);
         if !coarse {
             *lease = None;
         }
@@ -177,16 +183,46 @@ impl BreakerShared {
     /// Closed and metrics-only admit inline; every other state takes the cold path.
     #[inline(always)]
     pub(crate) fn admit(&self) -> Result<Admission<'_>, Rejection> {
-        self.admit_at(self.call_time())
+        if self.hot.untimed.load(Ordering::Relaxed) {
+            return self.admit_untimed();
+        }
+        self.admit_timed(self.call_time())
+    }
+
+    /// [`admit`](Self::admit) of a call that is not timed: the clock is read only outside
+    /// the closed state (an open breaker's wait).
+    #[inline(always)]
+    fn admit_untimed(&self) -> Result<Admission<'_>, Rejection> {
+        let word = self.word.load(Ordering::Acquire);
+        let (state, generation) = unpack(word);
+        if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
+            return Ok(self.untimed_call(generation, false));
+        }
+        self.admit_slow(word, self.clock.now())
+    }
+
+    /// The admission of a call that is not timed: no start time, no in-flight count.
+    #[inline(always)]
+    fn untimed_call(&self, generation: u64, probe: bool) -> Admission<'_> {
+        Admission::new(self, Parts::new(generation, probe, None, 0))
     }
 
     /// [`admit`](Self::admit) with the time already read (a call starting `now`).
     #[inline(always)]
     pub(crate) fn admit_at(&self, now: Now) -> Result<Admission<'_>, Rejection> {
+        if self.hot.untimed.load(Ordering::Relaxed) {
+            return self.admit_untimed();
+        }
+        self.admit_timed(now)
+    }
+
+    /// [`admit_at`](Self::admit_at) of a call that is timed.
+    #[inline(always)]
+    fn admit_timed(&self, now: Now) -> Result<Admission<'_>, Rejection> {
         let word = self.word.load(Ordering::Acquire);
         let (state, generation) = unpack(word);
         if matches!(state, BreakerState::Closed | BreakerState::MetricsOnly) {
-            return Ok(self.start_call(generation, false, now));
+            return Ok(self.start_timed_call(generation, false, now));
         }
         self.admit_slow(word, now)
     }
@@ -213,7 +249,7 @@ impl BreakerShared {
             let probe = match state {
                 BreakerState::Closed | BreakerState::MetricsOnly => false,
                 BreakerState::Disabled => {
-                    return Ok(Admission::new(self, Parts::new(generation, false, None, 0)))
+                    return Ok(Admission::new(self, Parts::disabled(generation)))
                 }
                 BreakerState::ForcedOpen => return Err(Rejection::new(state, self.reject(None))),
                 BreakerState::Open => {
@@ -246,9 +282,18 @@ impl BreakerShared {
         }
     }
 
+    /// The admission of a call [`admit_slow`](Self::admit_slow) lets through (a half-open
+    /// probe, or a call the breaker closed meanwhile admits), timed as the config says.
+    fn start_call(&self, generation: u64, probe: bool, now: Now) -> Admission<'_> {
+        if self.hot.untimed.load(Ordering::Relaxed) {
+            return self.untimed_call(generation, probe);
+        }
+        self.start_timed_call(generation, probe, now)
+    }
+
     /// Counts an admitted call in flight and notes its start.
     #[inline(always)]
-    fn start_call(&self, generation: u64, probe: bool, now: Now) -> Admission<'_> {
+    fn start_timed_call(&self, generation: u64, probe: bool, now: Now) -> Admission<'_> {
         let now = self.clock.ticks_at(now);
         let (ticket, fresh) = self
             .inflight
@@ -315,28 +360,59 @@ impl BreakerShared {
     /// Records the outcome of an admitted call. `class` is `None` for `Ok`.
     pub(super) fn complete(&self, a: &Parts, class: Option<ErrorClass>) {
         let Some(ticket) = a.ticket else {
-            return; // disabled: record nothing
+            if !a.is_disabled() {
+                self.complete_untimed(a, class);
+            }
+            return; // (disabled: record nothing)
         };
         let now = self.clock.ticks_at(self.call_time());
         let elapsed = now.saturating_sub(a.start);
         let counted_while_running = self.inflight.finish(ticket);
         self.instruments.duration.record(elapsed);
         let slow = elapsed >= self.hot.slow_ticks.load(Ordering::Relaxed);
-        let failed = match class {
-            None | Some(ErrorClass::Success) => false,
-            Some(ErrorClass::Failure) => true,
-            Some(ErrorClass::Ignored) => {
-                self.instruments.calls.add(IGNORED);
-                if a.probe() {
-                    self.give_probe_back(a.generation());
-                }
-                return;
-            }
+        let Some(failed) = self.failed(a, class) else {
+            return;
         };
         self.instruments
             .calls
             .add(usize::from(failed) + 2 * usize::from(slow));
         self.record(a, Outcome { failed, slow }, counted_while_running, now);
+    }
+
+    /// [`complete`](Self::complete) for a call that was not timed: never slow, and the time
+    /// is read for a time window only.
+    #[inline(always)]
+    fn complete_untimed(&self, a: &Parts, class: Option<ErrorClass>) {
+        let Some(failed) = self.failed(a, class) else {
+            return;
+        };
+        self.instruments.calls.add(usize::from(failed));
+        let now = match self.window {
+            Window::Count(_) => 0,
+            Window::Time(_) => self.clock.ticks_at(self.clock.now()),
+        };
+        let outcome = Outcome {
+            failed,
+            slow: false,
+        };
+        self.record(a, outcome, false, now);
+    }
+
+    /// Whether an ended call failed, by its `class`; `None` for an ignored error (counted
+    /// as such, its probe slot given back: it says nothing).
+    #[inline(always)]
+    fn failed(&self, a: &Parts, class: Option<ErrorClass>) -> Option<bool> {
+        match class {
+            None | Some(ErrorClass::Success) => Some(false),
+            Some(ErrorClass::Failure) => Some(true),
+            Some(ErrorClass::Ignored) => {
+                self.instruments.calls.add(IGNORED);
+                if a.probe() {
+                    self.give_probe_back(a.generation());
+                }
+                None
+            }
+        }
     }
 
     /// Puts an ended call's outcome where it counts: the probes' verdict, or the window
@@ -385,7 +461,16 @@ impl BreakerShared {
     /// sooner says nothing about the dependency and is not recorded; a probe cut sooner
     /// gives its slot back.
     pub(super) fn abandon(&self, a: &Parts) {
-        let Some(ticket) = a.ticket else { return };
+        let Some(ticket) = a.ticket else {
+            if !a.is_disabled() {
+                // not timed, so never slow: a cancelled call says nothing
+                self.instruments.calls.add(CANCELLED);
+                if a.probe() {
+                    self.give_probe_back(a.generation());
+                }
+            }
+            return;
+        };
         let now = self.clock.ticks_at(self.call_time());
         let counted_while_running = self.inflight.finish(ticket);
         self.instruments.calls.add(CANCELLED);

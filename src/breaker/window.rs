@@ -87,7 +87,7 @@ impl CountWindow {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&self, o: Outcome) -> Totals {
         if !o.failed && !o.slow {
             // A window full of plain successes stays the same after one more: the healthy

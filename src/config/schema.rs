@@ -82,7 +82,7 @@ pub(crate) struct BreakerEntry {
     #[serde(default, deserialize_with = "duration")]
     pub max_wait_in_half_open: Option<Duration>,
     pub automatic_half_open: Option<bool>,
-    /// `"precise"` or `"coarse"`.
+    /// `"precise"`, `"coarse"` or `"untimed"`.
     pub call_timing: Option<crate::breaker::CallTiming>,
 }
 
