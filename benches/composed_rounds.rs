@@ -13,6 +13,8 @@
 //!   hand (always-allow quota, 100 permits, breakers closed with a count window of 100).
 //! - `policy_coarse`: the same with the breaker's calls timed on the coarse clock
 //!   (`CallTiming::Coarse`).
+//! - `policy_untimed`: the same with the breaker's calls not timed (`CallTiming::Untimed`:
+//!   failures alone decide, as in recloser), the like-for-like row.
 //!
 //! `cargo bench -p palisade-benches --bench composed_rounds` (optionally a case-name filter)
 
@@ -131,6 +133,13 @@ fn main() {
             .breaker("composed-breaker-coarse", breaker_timed(CallTiming::Coarse))
             .await
             .expect("breaker");
+        let untimed_breaker = prt
+            .breaker(
+                "composed-breaker-untimed",
+                breaker_timed(CallTiming::Untimed),
+            )
+            .await
+            .expect("breaker");
         let limiter = prt
             .limiter(
                 "composed-limiter",
@@ -144,6 +153,10 @@ fn main() {
             .bulkhead(bulkhead);
         let coarse_policy = Policy::new()
             .breaker(&coarse_breaker)
+            .limiter(&limiter)
+            .bulkhead(bulkhead);
+        let untimed_policy = Policy::new()
+            .breaker(&untimed_breaker)
             .limiter(&limiter)
             .bulkhead(bulkhead);
         let billion = NonZeroU32::new(1_000_000_000).expect("non-zero");
@@ -162,7 +175,11 @@ fn main() {
                 recloser.call(call(i)).await.is_ok()
             })
         };
-        for (name, policy) in [("policy", &policy), ("policy_coarse", &coarse_policy)] {
+        for (name, policy) in [
+            ("policy", &policy),
+            ("policy_coarse", &coarse_policy),
+            ("policy_untimed", &untimed_policy),
+        ] {
             case(
                 name,
                 || {
