@@ -9,7 +9,7 @@ use std::time::Duration;
 use crossbeam::utils::CachePadded;
 
 use super::config::{BreakerConfig, CallTiming, ErrorClass, SlidingWindow};
-use super::inflight::InFlight;
+use super::inflight::{InFlight, Ticket};
 use super::instruments::{Instruments, CANCELLED, IGNORED, REJECTED};
 use super::machine;
 use super::permit::{Admission, BreakerRejected, Parts, Rejection};
@@ -358,13 +358,21 @@ impl BreakerShared {
     }
 
     /// Records the outcome of an admitted call. `class` is `None` for `Ok`.
+    ///
+    /// Inline: an untimed call records its outcome in the caller (a call and a prologue
+    /// saved, the difference from recloser's cost), a timed one calls out of line.
+    #[inline(always)]
     pub(super) fn complete(&self, a: &Parts, class: Option<ErrorClass>) {
-        let Some(ticket) = a.ticket else {
-            if !a.is_disabled() {
-                self.complete_untimed(a, class);
-            }
-            return; // (disabled: record nothing)
-        };
+        match a.ticket {
+            Some(ticket) => self.complete_timed(a, ticket, class),
+            None if a.is_disabled() => {} // record nothing
+            None => self.complete_untimed(a, class),
+        }
+    }
+
+    /// [`complete`](Self::complete) for a timed call.
+    #[inline(never)]
+    fn complete_timed(&self, a: &Parts, ticket: Ticket, class: Option<ErrorClass>) {
         let now = self.clock.ticks_at(self.call_time());
         let elapsed = now.saturating_sub(a.start);
         let counted_while_running = self.inflight.finish(ticket);
