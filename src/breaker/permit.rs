@@ -18,10 +18,9 @@ use crate::error::CallError;
 pub(crate) struct Parts {
     /// The state's generation (below 2^56: the state word's upper 56 bits), with
     /// [`PROBE`] set for a half-open probe and [`DISABLED`] for a call a disabled breaker
-    /// let through. One word, not a `bool` of its own: a lone flag
-    /// byte was stored as a byte and copied on as part of a whole word, a load the store
-    /// cannot forward to (a stall on every call: benches/instructions.rs `breaker_coarse`,
-    /// perf).
+    /// let through. One word, not `bool`s of their own: a lone flag byte was stored as a
+    /// byte and copied on as part of a whole word, a load the store cannot forward to (a
+    /// stall on every call: benches/instructions.rs `breaker_coarse`, perf).
     tag: u64,
     /// Where the in-flight ring counted the call; `None` when it is not timed
     /// ([`CallTiming::Untimed`](super::CallTiming::Untimed), or a disabled breaker, which
