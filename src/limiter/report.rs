@@ -121,9 +121,40 @@ impl Reporter {
 
     /// Counts and publishes a denial due to be retried in `retry_after` nanoseconds;
     /// `true` in shadow mode (the check is then allowed).
+    ///
+    /// Every call it makes is its last act (a thread's first count leases a stripe, an
+    /// observed denial is published), so it needs no registers saved: it is called on
+    /// every denial.
     #[inline(never)]
     fn count_denial(&self, retry_after: u64) -> bool {
+        let Some(stripe) = crate::telemetry::leased_stripe() else {
+            return self.count_first_denial(retry_after);
+        };
+        let shadow = self.shadow.load(Ordering::Relaxed);
+        self.decisions
+            .add_on(stripe, if shadow { SHADOW_DENIED } else { DENIED });
+        if self.telemetry.may_observe_rejections() {
+            return self.observe_denial(Duration::from_nanos(retry_after), shadow);
+        }
+        shadow
+    }
+
+    /// [`count_denial`](Self::count_denial) on a thread that has counted nothing yet.
+    #[cold]
+    #[inline(never)]
+    fn count_first_denial(&self, retry_after: u64) -> bool {
         self.count_denial_with(|| Duration::from_nanos(retry_after))
+    }
+
+    /// The rest of [`count_denial`](Self::count_denial) when someone may observe the
+    /// denial: publishes it if someone does. Returns `shadow`.
+    #[cold]
+    #[inline(never)]
+    fn observe_denial(&self, retry_after: Duration, shadow: bool) -> bool {
+        if self.telemetry.observes_rejections() {
+            self.publish_denial(retry_after, shadow);
+        }
+        shadow
     }
 
     /// [`count_denial`](Self::count_denial), the retry time computed only if published.
@@ -177,5 +208,38 @@ where
                 tokio::time::sleep(d.retry_after.max(Duration::from_nanos(1))).await;
             }
         }
+    }
+}
+
+#[cfg(all(test, not(palisade_loom)))]
+mod tests {
+    use super::*;
+
+    fn denial() -> Decision {
+        Decision::Denied {
+            retry_after: 1_000,
+            remaining: 0,
+            reset_after: 2_000,
+        }
+    }
+
+    #[test]
+    fn a_denial_is_counted_on_a_thread_whose_first_count_it_is_and_after() {
+        let report = Reporter::new(Arc::from("report-unit"), Telemetry::new(16), false);
+        // a fresh thread: its first count leases its stripe (the out-of-line path)
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(report.account(denial()).is_err());
+                assert!(report.account(denial()).is_err());
+            });
+        });
+        assert_eq!(report.counts(), (0, 2));
+        // shadow mode: counted apart, and the check is allowed
+        report.shadow.store(true, Ordering::Relaxed);
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(report.account(denial()).is_ok()));
+        });
+        assert_eq!(report.counts(), (0, 3));
+        assert_eq!(report.decisions.total(SHADOW_DENIED), 1);
     }
 }

@@ -77,8 +77,15 @@ impl Telemetry {
     /// caller keeps a small frame.
     #[inline]
     pub(crate) fn observes_rejections(&self) -> bool {
-        self.has_subscribers()
-            || (tracing::level_enabled!(tracing::Level::DEBUG) && traces_rejections())
+        self.may_observe_rejections() && (self.has_subscribers() || traces_rejections())
+    }
+
+    /// `false` when no one would see a rejection, from two loads (the subscriber count and
+    /// `tracing`'s global level); `true` when [`observes_rejections`](Self::observes_rejections)
+    /// may be.
+    #[inline]
+    pub(crate) fn may_observe_rejections(&self) -> bool {
+        self.has_subscribers() || tracing::level_enabled!(tracing::Level::DEBUG)
     }
 
     /// Records the event in `tracing` and publishes it on its lane. Never blocks: with no

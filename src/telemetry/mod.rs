@@ -24,4 +24,4 @@ pub(crate) use bus::Telemetry;
 pub use event::{Event, Kind, RejectReason, TransitionReason};
 pub(crate) use histogram::{DurationBounds, DurationHistogram};
 pub(crate) use rejections::RejectionGate;
-pub(crate) use tally::{thread_stripe, Stripes, Tally, FLUSH_EVERY, STRIPES};
+pub(crate) use tally::{leased_stripe, thread_stripe, Stripes, Tally, FLUSH_EVERY, STRIPES};

@@ -79,6 +79,12 @@ impl<const N: usize> Stripes<N> {
         Self::add_to(cells, stripe, b, m);
     }
 
+    /// [`add`](Self::add) on the calling thread's `stripe`, from [`leased_stripe`].
+    #[inline]
+    pub(crate) fn add_on(&self, stripe: usize, which: usize, n: u64) {
+        Self::add_to(&self.stripes[stripe], stripe, which, n);
+    }
+
     #[inline(always)]
     fn add_to(cells: &[AtomicU64; N], stripe: usize, which: usize, n: u64) {
         let cell = &cells[which];
@@ -132,6 +138,12 @@ impl<const N: usize> Tally<N> {
     #[inline]
     pub(crate) fn add(&self, which: usize) {
         self.counts.add(which, 1);
+    }
+
+    /// [`add`](Self::add) on the calling thread's `stripe`, from [`leased_stripe`].
+    #[inline]
+    pub(crate) fn add_on(&self, stripe: usize, which: usize) {
+        self.counts.add_on(stripe, which, 1);
     }
 
     /// Counter `which`'s count so far, flushed or not.
@@ -275,6 +287,14 @@ fn this_threads_stripe() -> usize {
 #[inline]
 pub(crate) fn thread_stripe() -> usize {
     this_threads_stripe().min(STRIPES)
+}
+
+/// The calling thread's stripe if it has leased one ([`thread_stripe`] otherwise, which
+/// leases it): for a caller that keeps the lease's call off its own path.
+#[inline]
+pub(crate) fn leased_stripe() -> Option<usize> {
+    let stripe = STRIPE.with(Cell::get);
+    (stripe != UNLEASED).then(|| stripe.min(STRIPES))
 }
 
 /// Takes a stripe for this thread at its first count.
