@@ -277,10 +277,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedShared<K> {
         // where the time-stamp counter does not wait for the lock's locked instruction.
         let early = self.lean.then(|| self.clock.nanos());
         let mut shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
-        let now = match early {
-            Some(now) => now,
-            None => self.clock.nanos(),
-        };
+        let now = early.unwrap_or_else(|| self.clock.nanos());
         if self.lean {
             if let Some(e) = shard.lean.find_mut(hash, |e| e.key == *key) {
                 // lean keys exist only for the GCRA family: its core, inline

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::decision::{Allowed, Decision, Denied};
+use crate::clock::duration_nanos;
 use crate::kind::Kind;
 use crate::telemetry::{metrics as m, Event, RejectReason, RejectionGate, Tally, Telemetry};
 
@@ -107,7 +108,7 @@ impl Reporter {
         match decision.into_result() {
             Ok(a) => Ok(a),
             Err(d) => {
-                if self.count_denial_with(|| d.retry_after) {
+                if self.count_denial(duration_nanos(d.retry_after)) {
                     Ok(Allowed {
                         remaining: 0,
                         reset_after: d.reset_after,
@@ -127,64 +128,51 @@ impl Reporter {
     /// registers saved where it saved five. It runs on every denial.
     #[inline(never)]
     fn count_denial(&self, retry_after: u64) -> bool {
-        let Some(stripe) = crate::telemetry::leased_stripe() else {
-            return self.count_first_denial(retry_after);
-        };
+        match crate::telemetry::leased_stripe() {
+            Some(stripe) => self.count_denial_on(stripe, retry_after),
+            None => self.count_first_denial(retry_after),
+        }
+    }
+
+    /// [`count_denial`](Self::count_denial) on a thread that has counted nothing yet: its
+    /// stripe is leased first.
+    #[cold]
+    #[inline(never)]
+    fn count_first_denial(&self, retry_after: u64) -> bool {
+        self.count_denial_on(crate::telemetry::thread_stripe(), retry_after)
+    }
+
+    /// [`count_denial`](Self::count_denial) on the calling thread's `stripe`.
+    #[inline(always)]
+    fn count_denial_on(&self, stripe: usize, retry_after: u64) -> bool {
         let shadow = self.shadow.load(Ordering::Relaxed);
         self.decisions
             .add_on(stripe, if shadow { SHADOW_DENIED } else { DENIED });
         if self.telemetry.may_observe_rejections() {
-            return self.observe_denial(Duration::from_nanos(retry_after), shadow);
+            return self.observe_denial(retry_after, shadow);
         }
         shadow
     }
 
-    /// [`count_denial`](Self::count_denial) on a thread that has counted nothing yet.
+    /// The rejection event when someone observes the denial, unless folded into a later
+    /// one. Returns `shadow`.
     #[cold]
     #[inline(never)]
-    fn count_first_denial(&self, retry_after: u64) -> bool {
-        self.count_denial_with(|| Duration::from_nanos(retry_after))
-    }
-
-    /// The rest of [`count_denial`](Self::count_denial) when someone may observe the
-    /// denial: publishes it if someone does. Returns `shadow`.
-    #[cold]
-    #[inline(never)]
-    fn observe_denial(&self, retry_after: Duration, shadow: bool) -> bool {
-        if self.telemetry.observes_rejections() {
-            self.publish_denial(retry_after, shadow);
+    fn observe_denial(&self, retry_after: u64, shadow: bool) -> bool {
+        if !self.telemetry.observes_rejections() {
+            return shadow;
+        }
+        if let Some(suppressed) = self.rejections.pass(RejectReason::RateLimited) {
+            self.telemetry.emit(Event::CallRejected {
+                name: Arc::clone(&self.name),
+                kind: Kind::Limiter,
+                reason: RejectReason::RateLimited,
+                retry_after: Some(Duration::from_nanos(retry_after)),
+                shadow,
+                suppressed,
+            });
         }
         shadow
-    }
-
-    /// [`count_denial`](Self::count_denial), the retry time computed only if published.
-    #[inline(always)]
-    fn count_denial_with(&self, retry_after: impl FnOnce() -> Duration) -> bool {
-        let shadow = self.shadow.load(Ordering::Relaxed);
-        self.decisions
-            .add(if shadow { SHADOW_DENIED } else { DENIED });
-        if self.telemetry.observes_rejections() {
-            self.publish_denial(retry_after(), shadow);
-        }
-        shadow
-    }
-
-    /// The rejection event, unless folded into a later one (apart, so counting a denial
-    /// keeps a small stack frame).
-    #[cold]
-    #[inline(never)]
-    fn publish_denial(&self, retry_after: Duration, shadow: bool) {
-        let Some(suppressed) = self.rejections.pass(RejectReason::RateLimited) else {
-            return;
-        };
-        self.telemetry.emit(Event::CallRejected {
-            name: Arc::clone(&self.name),
-            kind: Kind::Limiter,
-            reason: RejectReason::RateLimited,
-            retry_after: Some(retry_after),
-            shadow,
-            suppressed,
-        });
     }
 }
 
