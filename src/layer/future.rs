@@ -1,7 +1,14 @@
 //! The one response future of every layer: the inner service's future running (with what
 //! its layer must do when it ends), an answer decided in `call`, or (a limiter on Redis) a
-//! boxed future that decides and then calls. One enum, so the future is as large as its
-//! largest state, not the sum of them.
+//! boxed future that decides and then calls. The running state is an `Option` of its own
+//! (its `None` takes a niche of the inner future where it has one, as most do), the other
+//! two share one 16-byte field: the inner future, the layer's per-request state, 16 bytes
+//! and the answer.
+//! Apart rather than one enum over all three: the same instructions (callgrind: 1,667
+//! against 1,664 a keyed-layer request), but the keyed layer measured 0.85-0.91 of
+//! tower_governor apart against 0.97-1.03 as one enum (`layer_rounds`, six runs each; the
+//! poll's first load, the state's tag, stalled less: it now reads another word of the
+//! future and compares it once instead of decoding a niche).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,19 +57,26 @@ pin_project! {
     /// [`DeadlineFuture`](super::DeadlineFuture)).
     pub struct LayerFuture<F, A, X, R> {
         #[pin]
-        state: State<F, X, R>,
+        running: Option<Running<F, X>>,
+        other: Other<R>,
         answer: A,
     }
 }
 
 pin_project! {
-    #[project = StateProj]
-    enum State<F, X, R> {
-        Running { #[pin] fut: F, finish: X },
-        // boxed: the admitted path's future stays as small as the inner one allows
-        Answered { ready: Option<Box<R>> },
-        Remote { remote: Remote<R> },
+    struct Running<F, X> {
+        #[pin]
+        fut: F,
+        finish: X,
     }
+}
+
+/// Where a future that does not run the inner one gets its answer (`Answered(None)` beside
+/// a running future, or once the answer was taken). Boxed: the admitted path's future stays
+/// as small as the inner one allows.
+enum Other<R> {
+    Answered(Option<Box<R>>),
+    Remote(Remote<R>),
 }
 
 impl<F, A, X, R> LayerFuture<F, A, X, R> {
@@ -70,7 +84,8 @@ impl<F, A, X, R> LayerFuture<F, A, X, R> {
     #[inline]
     pub(crate) fn running(fut: F, finish: X, answer: A) -> Self {
         Self {
-            state: State::Running { fut, finish },
+            running: Some(Running { fut, finish }),
+            other: Other::Answered(None),
             answer,
         }
     }
@@ -78,9 +93,8 @@ impl<F, A, X, R> LayerFuture<F, A, X, R> {
     /// An answer decided in `call` (a rejection).
     pub(crate) fn answered(ready: R, answer: A) -> Self {
         Self {
-            state: State::Answered {
-                ready: Some(Box::new(ready)),
-            },
+            running: None,
+            other: Other::Answered(Some(Box::new(ready))),
             answer,
         }
     }
@@ -88,7 +102,8 @@ impl<F, A, X, R> LayerFuture<F, A, X, R> {
     /// A decision that needs a round trip, then the call.
     pub(crate) fn remote(remote: Remote<R>, answer: A) -> Self {
         Self {
-            state: State::Remote { remote },
+            running: None,
+            other: Other::Remote(remote),
             answer,
         }
     }
@@ -109,10 +124,10 @@ impl<F, A, X, T, E> LayerFuture<F, A, X, Result<T, E>> {
 
 impl<F, A, X, R> std::fmt::Debug for LayerFuture<F, A, X, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match &self.state {
-            State::Running { .. } => "running",
-            State::Answered { .. } => "answered",
-            State::Remote { .. } => "remote",
+        let state = match (&self.running, &self.other) {
+            (Some(_), _) => "running",
+            (None, Other::Answered(_)) => "answered",
+            (None, Other::Remote(_)) => "remote",
         };
         f.debug_struct("LayerFuture")
             .field("state", &state)
@@ -130,14 +145,17 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        match this.state.project() {
-            StateProj::Running { fut, finish } => finish.poll_inner(fut, cx, this.answer),
-            StateProj::Answered { ready } => Poll::Ready(
+        if let Some(running) = this.running.as_pin_mut() {
+            let running = running.project();
+            return running.finish.poll_inner(running.fut, cx, this.answer);
+        }
+        match this.other {
+            Other::Answered(ready) => Poll::Ready(
                 *ready
                     .take()
                     .expect("a layer's future polled after it completed"),
             ),
-            StateProj::Remote { remote } => remote.as_mut().poll(cx),
+            Other::Remote(remote) => remote.as_mut().poll(cx),
         }
     }
 }
