@@ -12,8 +12,9 @@
 //!
 //! Paths: `breaker` (closed `execute`), `breaker_coarse` (the same, timed on the coarse
 //! clock: `CallTiming::Coarse`), `breaker_untimed` (not timed: `CallTiming::Untimed`), `policy` (deadline, breaker, limiter, bulkhead,
-//! timeout), `limiter` (a direct GCRA `check`), `recloser` (the peer breaker's
-//! `AsyncRecloser::call`), `bare` (the call alone). Run without arguments (as `cargo bench` does) it makes 1,000 calls of each.
+//! timeout), `limiter` (a direct GCRA `check`), `limiter_denied` (the same, denied),
+//! `governor` / `governor_denied` (the peer limiter's `check`, admitted and denied),
+//! `recloser` (the peer breaker's `AsyncRecloser::call`), `bare` (the call alone). Run without arguments (as `cargo bench` does) it makes 1,000 calls of each.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -55,6 +56,19 @@ fn main() {
             )
             .await
             .expect("spawn");
+        let spent = prt
+            .limiter(
+                "instructions-spent",
+                LimiterConfig::gcra(Quota::per_hour(1)),
+            )
+            .await
+            .expect("spawn");
+        let nz = |n| std::num::NonZeroU32::new(n).expect("non-zero");
+        let gov = governor::RateLimiter::direct(
+            governor::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000_000_000)),
+        );
+        let gov_spent = governor::RateLimiter::direct(governor::Quota::per_hour(nz(1)));
+        assert!(spent.check().is_ok() && gov_spent.check().is_ok());
         let p = prt
             .bulkhead(
                 "instructions-pool",
@@ -76,6 +90,9 @@ fn main() {
         let paths: &[&str] = match which.as_deref() {
             Some("policy") => &["policy"],
             Some("limiter") => &["limiter"],
+            Some("limiter_denied") => &["limiter_denied"],
+            Some("governor") => &["governor"],
+            Some("governor_denied") => &["governor_denied"],
             Some("recloser") => &["recloser"],
             Some("bare") => &["bare"],
             Some("breaker_coarse") => &["breaker_coarse"],
@@ -87,6 +104,9 @@ fn main() {
                 "breaker_untimed",
                 "policy",
                 "limiter",
+                "limiter_denied",
+                "governor",
+                "governor_denied",
                 "recloser",
                 "bare",
             ],
@@ -103,6 +123,12 @@ fn main() {
                     async move { Ok::<_, ()>(black_box(i)) }.await.ok()
                 } else if *path == "limiter" {
                     l.check().ok().map(|_| i)
+                } else if *path == "limiter_denied" {
+                    spent.check().ok().map(|_| i)
+                } else if *path == "governor" {
+                    gov.check().ok().map(|_| i)
+                } else if *path == "governor_denied" {
+                    gov_spent.check().ok().map(|_| i)
                 } else if *path == "policy" {
                     policy
                         .execute(|| async move { Ok::<_, ()>(black_box(i)) })

@@ -17,8 +17,8 @@ use palisade::layer::{BreakerLayer, BulkheadLayer, KeyedLimiterLayer, LimiterLay
 use tower_layer::Layer;
 
 use support::http::{
-    concurrency_limit, drive, governor, no_headers, resilience_breaker, resilience_limiter, Ok200,
-    Primitives, Stack,
+    concurrency_limit, drive, governor, no_headers, resilience_breaker, resilience_limiter,
+    shed_concurrency_limit, Ok200, Primitives, Stack,
 };
 use support::processes::{self, print_round, Row};
 
@@ -122,6 +122,20 @@ fn main() {
             f,
             || bulkhead.clone().layer(Ok200),
             concurrency_limit,
+        )
+        .await;
+        case(
+            "bulkhead vs tower LoadShed(ConcurrencyLimit)",
+            f,
+            || bulkhead.clone().http().layer(Ok200),
+            shed_concurrency_limit,
+        )
+        .await;
+        case(
+            "bulkhead (typed) vs tower LoadShed(ConcurrencyLimit)",
+            f,
+            || bulkhead.clone().layer(Ok200),
+            shed_concurrency_limit,
         )
         .await;
         case(

@@ -180,3 +180,13 @@ pub fn concurrency_limit() -> impl Stack {
         .concurrency_limit(100)
         .service(Ok200)
 }
+
+/// tower's concurrency limit under its load shedder: a full limit answers `Overloaded` at
+/// once instead of holding `poll_ready` back (tower's way to reject rather than wait, as
+/// palisade's bulkhead layer does by default).
+pub fn shed_concurrency_limit() -> impl Stack {
+    tower::ServiceBuilder::new()
+        .load_shed()
+        .concurrency_limit(100)
+        .service(Ok200)
+}
