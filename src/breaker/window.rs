@@ -145,6 +145,7 @@ impl CountWindow {
         None
     }
 
+    #[inline(always)]
     pub(crate) fn totals(&self) -> Totals {
         Totals {
             calls: self.calls.load(Ordering::Acquire),
