@@ -469,31 +469,26 @@ impl BreakerShared {
     /// sooner says nothing about the dependency and is not recorded; a probe cut sooner
     /// gives its slot back.
     pub(super) fn abandon(&self, a: &Parts) {
-        let Some(ticket) = a.ticket else {
-            if !a.is_disabled() {
-                // not timed, so never slow: a cancelled call says nothing
-                self.instruments.calls.add(CANCELLED);
-                if a.probe() {
-                    self.give_probe_back(a.generation());
-                }
-            }
-            return;
-        };
-        let now = self.clock.ticks_at(self.call_time());
-        let counted_while_running = self.inflight.finish(ticket);
-        self.instruments.calls.add(CANCELLED);
-        let slow = now.saturating_sub(a.start) >= self.hot.slow_ticks.load(Ordering::Relaxed);
-        if !slow {
-            if a.probe() {
-                self.give_probe_back(a.generation());
-            }
-            return;
+        if a.is_disabled() {
+            return; // record nothing
         }
-        let outcome = Outcome {
-            failed: false,
-            slow: true,
-        };
-        self.record(a, outcome, counted_while_running, now);
+        self.instruments.calls.add(CANCELLED);
+        if let Some(ticket) = a.ticket {
+            let now = self.clock.ticks_at(self.call_time());
+            let counted_while_running = self.inflight.finish(ticket);
+            if now.saturating_sub(a.start) >= self.hot.slow_ticks.load(Ordering::Relaxed) {
+                let outcome = Outcome {
+                    failed: false,
+                    slow: true,
+                };
+                self.record(a, outcome, counted_while_running, now);
+                return;
+            }
+        }
+        // not slow (or not timed): a cancelled call says nothing
+        if a.probe() {
+            self.give_probe_back(a.generation());
+        }
     }
 
     /// Moves the outcome counts and call durations tallied so far into their series (the
