@@ -8,12 +8,16 @@
 //! One process per run (resident memory does not shrink back to the allocator's baseline
 //! within a process); each prints RSS before and at marks along the stream.
 //!
-//! - memory per key beside governor: 10^6 fresh u64 keys under a cap above them, RSS
-//!   growth divided by the keys, each side in a process of its own.
+//! - memory per key beside governor: fresh u64 keys under a cap above them, RSS growth
+//!   divided by the keys, each side in a process of its own; 10^6 keys (the row),
+//!   then a sweep from 3·10^5 to 1.8·10^6. Both sides' tables double when 7/8 full, so
+//!   memory per key is a sawtooth over the key count (17 bytes a bucket over a load between
+//!   7/16 and 7/8): one point alone says where the tables stand in their doubling, the
+//!   sweep says how the two compare at any count.
 //!
 //! `cargo bench -p palisade-benches --bench keyed_memory` (every run in turn), or
 //! `... -- limiter 100000`, `... -- breaker 1000 [prometheus]`, `... -- per-key palisade`
-//! (or `governor`) for one.
+//! (or `governor`) `[keys]` for one.
 
 use std::time::Instant;
 
@@ -111,9 +115,8 @@ fn run_breakers(max_keys: u32, prometheus: bool) {
     });
 }
 
-/// RSS growth per key over 10^6 fresh u64 keys, on an always-allow GCRA quota.
-fn per_key(side: &str) {
-    const KEYS: u64 = 1_000_000;
+/// RSS growth per key over `keys` fresh u64 keys, on an always-allow GCRA quota.
+fn per_key(side: &str, keys: u64) {
     let rt = support::current_thread();
     rt.block_on(async move {
         let runtime = Runtime::start().await.expect("runtime");
@@ -123,7 +126,7 @@ fn per_key(side: &str) {
                 KeyedLimiterConfig::new(LimiterConfig::gcra(
                     Quota::per_second(1_000_000_000).burst(1_000_000_000),
                 ))
-                .max_keys(2_000_000),
+                .max_keys(4_000_000),
             )
             .await
             .expect("keyed");
@@ -132,7 +135,7 @@ fn per_key(side: &str) {
             governor::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1_000_000_000)),
         );
         let before = rss_mib();
-        for key in 0..KEYS {
+        for key in 0..keys {
             if side == "palisade" {
                 let _ = ours.check(&key);
             } else {
@@ -141,8 +144,8 @@ fn per_key(side: &str) {
         }
         let grown = (rss_mib() - before) * 1024.0 * 1024.0;
         println!(
-            "memory per key, {side:<8}: {:.1} bytes ({:.1} MiB over {KEYS} keys)",
-            grown / KEYS as f64,
+            "memory per key, {side:<8}: {:.1} bytes ({:.1} MiB over {keys} keys)",
+            grown / keys as f64,
             grown / (1024.0 * 1024.0)
         );
         runtime.shutdown().await;
@@ -157,7 +160,12 @@ fn main() {
     let cap = args.get(1).and_then(|a| a.parse::<u32>().ok());
     match (args.first().map(String::as_str), cap) {
         (Some("limiter"), Some(cap)) => run(cap),
-        (Some("per-key"), _) => per_key(args.get(1).map_or("palisade", String::as_str)),
+        (Some("per-key"), _) => per_key(
+            args.get(1).map_or("palisade", String::as_str),
+            args.get(2)
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(1_000_000),
+        ),
         (Some("breaker"), Some(cap)) => {
             run_breakers(cap, args.get(2).is_some_and(|a| a == "prometheus"))
         }
@@ -177,8 +185,24 @@ fn main() {
                     runs.push(run);
                 }
             }
-            for side in ["palisade", "governor"] {
-                runs.push(vec!["per-key".to_owned(), side.to_owned()]);
+            for keys in [
+                1_000_000u64,
+                300_000,
+                450_000,
+                600_000,
+                750_000,
+                900_000,
+                1_200_000,
+                1_500_000,
+                1_800_000,
+            ] {
+                for side in ["palisade", "governor"] {
+                    runs.push(vec![
+                        "per-key".to_owned(),
+                        side.to_owned(),
+                        keys.to_string(),
+                    ]);
+                }
             }
             for run in runs {
                 let status = std::process::Command::new(&me)
